@@ -1,0 +1,1 @@
+"""ALLaVA: lite vision-language models trained on teacher-synthesized data."""
