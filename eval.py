@@ -1,0 +1,18 @@
+"""Evaluate an exported model on benchmarks (names from configs/benchmark/ or TSV paths).
+
+    python eval.py model_dir=logs/train/runs/<run>/finetune/export benchmarks=[toy_pope,toy_mcq]
+    python eval.py model_dir=DIR benchmarks=[/some/dir/my_set.tsv]
+"""
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    from allava.evaluation.cli import run_eval
+
+    run_eval(cfg)
+
+
+if __name__ == "__main__":
+    main()

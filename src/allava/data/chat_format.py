@@ -1,0 +1,78 @@
+"""ALLaVA-format conversations to chat messages, and the chat template applied to them."""
+from __future__ import annotations
+
+from typing import Any
+
+IMAGE_TAG = "<image>"
+
+# The chat format of the released ALLaVA models: `[INST] {question} [/INST] {answer}{eos}`.
+# Used when a tokenizer has no template of its own (and by the toy tokenizer).
+ALLAVA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + eos_token }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+          "system": "system"}
+
+
+class MalformedConversation(ValueError):
+    """A record whose conversation cannot be trained on; `reason` is a short stable key."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """`[{"from": "human", "value": ...}, ...]` -> `[{"role": "user", "content": ...}, ...]`,
+    checking that turns alternate user/assistant (an optional system turn first) and that
+    there is at least one assistant turn."""
+    if not isinstance(conversations, list) or not conversations:
+        raise MalformedConversation("no_conversation")
+    messages = []
+    for turn in conversations:
+        if not isinstance(turn, dict):
+            raise MalformedConversation("malformed_turn", repr(turn)[:80])
+        speaker = turn.get("from", turn.get("role"))
+        role = _ROLES.get(speaker)
+        if role is None:
+            raise MalformedConversation("unknown_role", repr(speaker))
+        content = turn.get("value", turn.get("content"))
+        if not isinstance(content, str) or not content.strip():
+            raise MalformedConversation("empty_turn")
+        messages.append({"role": role, "content": content})
+    body = messages[1:] if messages[0]["role"] == "system" else messages
+    for position, message in enumerate(body):
+        expected = "user" if position % 2 == 0 else "assistant"
+        if message["role"] != expected:
+            raise MalformedConversation("turns_not_alternating")
+    if not any(m["role"] == "assistant" for m in body):
+        raise MalformedConversation("no_assistant_turn")
+    return messages
+
+
+def ensure_chat_template(tokenizer) -> None:
+    """Gives the tokenizer ALLaVA's template when it has none of its own."""
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = ALLAVA_CHAT_TEMPLATE
+
+
+def ensure_image_token(tokenizer) -> int:
+    """Adds `<image>` as a special token when missing; returns its id."""
+    if IMAGE_TAG not in tokenizer.get_vocab():
+        add_special_markers(tokenizer, [IMAGE_TAG])
+    return tokenizer.convert_tokens_to_ids(IMAGE_TAG)
+
+
+def add_special_markers(tokenizer, markers: list[str]) -> None:
+    """Adds tokens that must never be split or merged with text (works on transformers 4 and 5)."""
+    from tokenizers import AddedToken
+
+    tokenizer.add_tokens([AddedToken(m, special=True, normalized=False) for m in markers],
+                         special_tokens=True)

@@ -1,0 +1,81 @@
+"""The DataModule of one training stage: its mixture for training, a fixed validation set."""
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from allava.data.samples import SampleProcessor, collate, decode_sample
+from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, _raw_samples, seed_worker
+from allava.models.build import VLMBundle
+
+
+def as_sources(entries: list[dict[str, Any]]) -> list[ShardSource]:
+    return [ShardSource(path=str(e["path"]), repeat=float(e.get("repeat", 1.0)),
+                        name=e.get("name")) for e in entries]
+
+
+class StageDataModule(L.LightningDataModule):
+    def __init__(self, bundle: VLMBundle, mixture: list[dict], val: list[dict] | None = None,
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0,
+                 shuffle_buffer: int = 1000, val_max_samples: int | None = 512,
+                 samples_per_epoch: int | None = None):
+        super().__init__()
+        self.bundle = bundle
+        self.mixture = as_sources(mixture)
+        self.val = as_sources(val or [])
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self.val_max_samples = val_max_samples
+        self.samples_per_epoch = samples_per_epoch
+        self._train: MixtureStream | None = None
+        self._val: OrderedStream | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        processor = SampleProcessor(self.bundle.text, self.bundle.image_transform())
+        rank = self.trainer.global_rank if self.trainer else 0
+        world = self.trainer.world_size if self.trainer else 1
+        self._train = MixtureStream(self.mixture, processor, seed=self.seed,
+                                    shuffle_buffer=self.shuffle_buffer,
+                                    samples_per_epoch=self.samples_per_epoch)
+        self._train.set_distributed(rank, world)
+        if self.val:
+            self._val = OrderedStream(self.val, processor, max_samples=self.val_max_samples)
+            self._val.set_distributed(rank, world)
+
+    def _loader(self, dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+                          collate_fn=partial(collate, pad_id=self.bundle.tokenizer.pad_token_id),
+                          persistent_workers=False, worker_init_fn=seed_worker,
+                          pin_memory=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._train)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self._val) if self._val is not None else []
+
+    def preview_examples(self, count: int = 8) -> list[dict]:
+        """The first `count` single-turn image records of the validation sources, for the
+        table of sample predictions logged at each validation."""
+        examples = []
+        for source in self.val:
+            for raw in _raw_samples(source.urls(), None, resampled=False):
+                try:
+                    record, image = decode_sample(raw)
+                except ValueError:
+                    continue
+                turns = record.get("conversations", [])
+                if image is None or len(turns) != 2:
+                    continue
+                question = turns[0]["value"].replace("<image>", "").strip()
+                examples.append({"image": image, "question": question,
+                                 "reference": turns[1]["value"], "id": record.get("id")})
+                if len(examples) >= count:
+                    return examples
+        return examples

@@ -1,0 +1,113 @@
+"""Raw WebDataset samples -> decoded (record, image) -> model-ready training samples."""
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from PIL import Image, ImageOps
+
+from allava.data.chat_format import MalformedConversation
+from allava.data.tokenization import ConversationTokenizer
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
+
+
+class BadSample(ValueError):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Upright RGB whatever the source mode (grayscale, CMYK, palette, alpha, EXIF-rotated)."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except Exception as error:  # PIL raises many types for corrupt data
+        raise BadSample("image_decode_error", str(error)[:120]) from error
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def decode_sample(raw: dict[str, Any]) -> tuple[dict, Image.Image | None]:
+    """A tar sample (`json` + optional image member) -> (record, image or None)."""
+    if "json" not in raw:
+        raise BadSample("missing_json", raw.get("__key__", "?"))
+    try:
+        record = json.loads(raw["json"])
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadSample("bad_json", str(error)[:120]) from error
+    image_key = next((ext for ext in IMAGE_EXTENSIONS if ext in raw), None)
+    image = decode_image(raw[image_key]) if image_key else None
+    if image is None and record.get("image"):
+        raise BadSample("missing_image", str(record.get("id")))
+    return record, image
+
+
+@dataclass
+class TrainingSample:
+    input_ids: list[int]
+    labels: list[int]
+    pixel_values: torch.Tensor | None
+    rejected: Counter = field(default_factory=Counter)  # rejects seen just before this one
+
+
+class SampleProcessor:
+    """Turns raw samples into TrainingSamples; bad ones are counted by reason, never raised.
+
+    The counts ride along on the next good sample, which is how they get out of DataLoader
+    worker processes into the training loop's logs.
+    """
+
+    def __init__(self, text: ConversationTokenizer, transform: Callable):
+        self.text = text
+        self.transform = transform
+
+    def __call__(self, raws):
+        pending: Counter = Counter()
+        for raw in raws:
+            try:
+                record, image = decode_sample(raw)
+                tokens = self.text.encode_conversation(record["conversations"],
+                                                       num_images=int(image is not None))
+                pixels = self.transform(image) if image is not None else None
+            except (BadSample, MalformedConversation) as error:
+                pending[error.reason] += 1
+                continue
+            except KeyError as error:
+                pending[f"missing_field_{error.args[0]}"] += 1
+                continue
+            yield TrainingSample(tokens.input_ids, tokens.labels, pixels, pending)
+            pending = Counter()
+
+
+def collate(samples: list[TrainingSample], pad_id: int) -> dict[str, Any]:
+    """Right-pads a batch; images are stacked in sample order (the splice relies on it)."""
+    width = max(len(s.input_ids) for s in samples)
+    input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(samples), width), -100, dtype=torch.long)
+    attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
+    for row, sample in enumerate(samples):
+        n = len(sample.input_ids)
+        input_ids[row, :n] = torch.tensor(sample.input_ids)
+        labels[row, :n] = torch.tensor(sample.labels)
+        attention_mask[row, :n] = 1
+    pixels = [s.pixel_values for s in samples if s.pixel_values is not None]
+    rejected: Counter = Counter()
+    for sample in samples:
+        rejected.update(sample.rejected)
+    return {
+        "input_ids": input_ids,
+        "labels": labels,
+        "attention_mask": attention_mask,
+        "pixel_values": torch.stack(pixels) if pixels else None,
+        "rejected": dict(rejected),
+    }

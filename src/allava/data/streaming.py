@@ -1,0 +1,158 @@
+"""Streaming training mixtures from WebDataset shard directories.
+
+Each source is a shard directory with a `manifest.json`. Training streams are resampled (shards
+drawn at random with replacement, then a sample shuffle buffer), mixed in proportion to
+`samples x repeat`, and each (rank, worker) yields exactly the same number of samples per epoch,
+derived from the manifests, so that no rank runs out of batches first (the DDP hang). Seeds
+differ per rank, worker and epoch and are all derived from the run seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+import webdataset as wds
+from torch.utils.data import IterableDataset, get_worker_info
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """One shard directory of a mixture; `repeat` = times its samples are seen per epoch."""
+
+    path: str
+    repeat: float = 1.0
+    name: str | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        manifest_path = Path(self.path) / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(
+                f"no manifest.json in {self.path!r}: not a shard directory. Generate the toy "
+                "data (`allava-toy --out data/toy`) or convert a dataset to shards first"
+            )
+        return json.loads(manifest_path.read_text())
+
+    def urls(self) -> list[str]:
+        shards = [str(Path(self.path) / s["name"]) for s in self.manifest()["shards"]
+                  if s.get("samples", 0) > 0]
+        if not shards:
+            raise ValueError(f"the shard directory {self.path!r} holds no samples")
+        return shards
+
+    def num_samples(self) -> int:
+        return sum(int(s.get("samples", 0)) for s in self.manifest()["shards"])
+
+
+def _raw_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:
+    """Tar samples from `urls`: forever with random shards, or once in order."""
+    while True:
+        order = [rng.choice(urls)] if resampled else urls
+        for url in order:
+            yield from wds.tarfile_samples([{"url": url}], handler=wds.warn_and_continue)
+        if not resampled:
+            return
+
+
+def _shuffled(samples: Iterator[dict], rng: random.Random, buffer: int) -> Iterator[dict]:
+    pool: list[dict] = []
+    for sample in samples:
+        if len(pool) < buffer:
+            pool.append(sample)
+            continue
+        index = rng.randrange(len(pool))
+        yield pool[index]
+        pool[index] = sample
+    rng.shuffle(pool)
+    yield from pool
+
+
+def _worker_slot() -> tuple[int, int]:
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info else (0, 1)
+
+
+class MixtureStream(IterableDataset):
+    """Resampled, weighted, equal-length-per-worker training stream of processed samples."""
+
+    def __init__(self, sources: list[ShardSource], processor: Callable, seed: int = 0,
+                 shuffle_buffer: int = 1000, samples_per_epoch: int | None = None):
+        if not sources:
+            raise ValueError("a training mixture needs at least one source")
+        self.sources = sources
+        self.processor = processor
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self.urls = [s.urls() for s in sources]
+        self.weights = [s.num_samples() * s.repeat for s in sources]
+        self.samples_per_epoch = samples_per_epoch or int(sum(self.weights))
+        self.rank, self.world_size, self.epoch = 0, 1, 0
+
+    def set_distributed(self, rank: int, world_size: int) -> None:
+        self.rank, self.world_size = rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def samples_per_worker(self, num_workers: int) -> int:
+        return math.ceil(self.samples_per_epoch / (self.world_size * max(num_workers, 1)))
+
+    def __iter__(self):
+        worker, num_workers = _worker_slot()
+        rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
+        streams = [_raw_samples(urls, random.Random(rng.random()), resampled=True)
+                   for urls in self.urls]
+
+        def mixed() -> Iterator[dict]:
+            while True:
+                (stream,) = rng.choices(streams, weights=self.weights)
+                yield next(stream)
+
+        raw = _shuffled(mixed(), rng, self.shuffle_buffer)
+        yield from islice(self.processor(raw), self.samples_per_worker(num_workers))
+
+
+class OrderedStream(IterableDataset):
+    """Every sample of the sources once, in order, split evenly over ranks and workers
+    (validation: the same fixed subset every time)."""
+
+    def __init__(self, sources: list[ShardSource], processor: Callable,
+                 max_samples: int | None = None):
+        self.sources = sources
+        self.processor = processor
+        self.max_samples = max_samples
+        self.rank, self.world_size = 0, 1
+
+    def set_distributed(self, rank: int, world_size: int) -> None:
+        self.rank, self.world_size = rank, world_size
+
+    def __iter__(self):
+        worker, num_workers = _worker_slot()
+        slots, slot = self.world_size * num_workers, self.rank * num_workers + worker
+        total = sum(s.num_samples() for s in self.sources)
+        if self.max_samples:
+            total = min(total, self.max_samples)
+        per_slot = total // slots  # equal counts everywhere; the remainder is left out
+
+        def mine() -> Iterator[dict]:
+            rng = random.Random(0)
+            index = 0
+            for source in self.sources:
+                for sample in _raw_samples(source.urls(), rng, resampled=False):
+                    if index >= per_slot * slots:
+                        return
+                    if index % slots == slot:
+                        yield sample
+                    index += 1
+
+        yield from self.processor(mine())
+
+
+def seed_worker(_: int) -> None:
+    """Keep torch's own RNG distinct per worker too (augmentations, if any)."""
+    torch.manual_seed(torch.initial_seed() % 2**31)

@@ -1,0 +1,24 @@
+"""Make sure the toy world (shards, benchmarks, tokenizer) exists before training on it."""
+from __future__ import annotations
+
+from itertools import chain
+from pathlib import Path
+from typing import Any, Mapping
+
+from allava.data.toy_generate import generate_toy_world, iter_corpus_texts
+from allava.data.toy_tokenizer import train_toy_tokenizer
+
+
+def ensure_toy_world(root: str | Path, generate: Mapping[str, Any], progress: bool = True) -> Path:
+    """Generates the toy world under `root` unless it is already there with these settings
+    (generation is idempotent), then trains its tokenizer if it has none."""
+    root = Path(root)
+    params = dict(generate)
+    vocab_size = int(params.pop("tokenizer_vocab_size", 1024))
+    info = generate_toy_world(root, progress=progress, **params)
+    tokenizer_dir = root / "tokenizer"
+    if not info.get("skipped") or not (tokenizer_dir / "tokenizer.json").is_file():
+        # The chat template's markers join the corpus so that they become single tokens.
+        texts = chain(iter_corpus_texts(root), ["[INST] [/INST]"] * 1000)
+        train_toy_tokenizer(texts, tokenizer_dir, vocab_size=vocab_size)
+    return root

@@ -1,0 +1,253 @@
+"""Load benchmarks stored as VLMEvalKit-style TSV files.
+
+Layout: a header row, then one question per row with the columns ``index``, ``image``
+(base64-encoded), ``question``, ``answer``, optionally ``category`` and ``hint``, and one column
+per option letter (``A``, ``B``, ...) for multiple-choice benchmarks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image, UnidentifiedImageError
+
+BenchmarkKind = Literal["yes_no", "multiple_choice", "short_answer"]
+BENCHMARK_KINDS: tuple[str, ...] = ("yes_no", "multiple_choice", "short_answer")
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("index", "image", "question", "answer")
+DEFAULT_CATEGORY = "uncategorized"
+
+# pandas writes missing cells as "" (or "nan" once a column went through str()).
+_EMPTY_CELL_MARKERS = frozenset({"", "nan"})
+# VLMEvalKit stores an image shared by several questions once; the other rows hold the index of
+# that row instead of the base64 text, and such a reference is at most 64 characters long.
+_MAX_IMAGE_REFERENCE_LENGTH = 64
+# Base64 images are far larger than csv's default 128 KiB field limit. 2**31 - 1 fits a C long on
+# every platform, unlike sys.maxsize.
+_CSV_FIELD_SIZE_LIMIT = 2**31 - 1
+
+
+class BenchmarkFormatError(ValueError):
+    """A benchmark file the loader cannot read as a whole (the message names file and problem)."""
+
+
+class UndecodableImageError(ValueError):
+    """One image cell that does not decode to a picture."""
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    """One question of a benchmark; the image stays base64 text until `load_image` is called."""
+
+    index: int | str
+    question: str
+    answer: str
+    category: str = DEFAULT_CATEGORY
+    options: dict[str, str] = field(default_factory=dict)
+    hint: str | None = None
+    image_b64: str | None = None
+    row: int = 0  # 1-based data row in the file, for error messages and `Benchmark.head`
+
+    def load_image(self) -> Image.Image | None:
+        """The decoded RGB image, or None for a text-only question."""
+        if self.image_b64 is None:
+            return None
+        return decode_base64_image(self.image_b64)
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """A row that cannot be evaluated, kept so that it is counted instead of silently dropped."""
+
+    index: int | str
+    row: int
+    reason: str
+
+
+@dataclass
+class Benchmark:
+    name: str
+    kind: BenchmarkKind
+    items: list[BenchmarkItem]
+    skipped: list[SkippedItem] = field(default_factory=list)
+    path: Path | None = None
+
+    def head(self, num_rows: int) -> Benchmark:
+        """This benchmark cut to its first `num_rows` data rows (items and skipped rows alike)."""
+        return replace(
+            self,
+            items=[item for item in self.items if item.row <= num_rows],
+            skipped=[skip for skip in self.skipped if skip.row <= num_rows],
+        )
+
+
+def decode_base64_image(image_b64: str) -> Image.Image:
+    """Decode base64 text to an RGB PIL image, raising `UndecodableImageError` with the cause."""
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(image_b64))) as image:
+            return image.convert("RGB")
+    except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as error:
+        raise UndecodableImageError(f"image does not decode ({type(error).__name__}: {error})") from error
+
+
+def check_base64_image(image_b64: str) -> None:
+    """Cheap up-front check (header and checksums, no pixel decoding) that an image is readable."""
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(image_b64))) as image:
+            image.verify()
+    except (binascii.Error, UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        # PIL's verify() reports some corruptions as SyntaxError.
+        raise UndecodableImageError(f"image does not decode ({type(error).__name__}: {error})") from error
+
+
+def check_tsv_header(path: str | Path) -> list[str]:
+    """Read only the header of a benchmark file and fail early if a required column is missing."""
+    path = Path(path)
+    _require_file(path)
+    csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle, delimiter="\t"), None)
+    return _validated_header(path, header)
+
+
+def load_tsv_benchmark(path: str | Path, kind: BenchmarkKind | None = None) -> Benchmark:
+    """Load a benchmark TSV; `kind` is inferred from the file unless given.
+
+    A file-level problem (missing column, a row with the wrong number of fields) raises
+    `BenchmarkFormatError`; a row whose image cannot be decoded is recorded in `skipped`.
+    """
+    path = Path(path)
+    _require_file(path)
+    if kind is not None and kind not in BENCHMARK_KINDS:
+        raise ValueError(f"unknown benchmark kind {kind!r}; expected one of {BENCHMARK_KINDS}")
+    csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = _validated_header(path, next(reader, None))
+        rows = _read_rows(path, reader, header)
+
+    option_letters = sorted(column for column in header if _is_option_letter(column))
+    raw_images = {row["index"].strip(): row["image"] for _, row in rows}
+    items: list[BenchmarkItem] = []
+    skipped: list[SkippedItem] = []
+    for row_number, row in rows:
+        index = _parse_index(row["index"])
+        try:
+            image_b64 = _resolve_image_cell(row["image"], raw_images)
+        except UndecodableImageError as error:
+            skipped.append(SkippedItem(index=index, row=row_number, reason=str(error)))
+            continue
+        items.append(
+            BenchmarkItem(
+                index=index,
+                question=row["question"],
+                answer=row["answer"].strip(),
+                category=_cell(row, "category") or DEFAULT_CATEGORY,
+                options={letter: text for letter in option_letters if (text := _cell(row, letter))},
+                hint=_cell(row, "hint"),
+                image_b64=image_b64,
+                row=row_number,
+            )
+        )
+
+    if kind is None:
+        kind = infer_benchmark_kind(
+            option_counts=[sum(1 for letter in option_letters if _cell(row, letter)) for _, row in rows],
+            answers=[row["answer"] for _, row in rows],
+        )
+    return Benchmark(name=path.stem, kind=kind, items=items, skipped=skipped, path=path)
+
+
+def infer_benchmark_kind(option_counts: list[int], answers: list[str]) -> BenchmarkKind:
+    """Multiple choice if most rows offer >= 2 options, yes/no if every answer is yes or no."""
+    rows_with_choices = sum(1 for count in option_counts if count >= 2)
+    if option_counts and rows_with_choices > len(option_counts) / 2:
+        return "multiple_choice"
+    if answers and all(answer.strip().lower() in {"yes", "no"} for answer in answers):
+        return "yes_no"
+    return "short_answer"
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark file not found: {path}")
+
+
+def _validated_header(path: Path, header: list[str] | None) -> list[str]:
+    if not header:
+        raise BenchmarkFormatError(
+            f"{path}: the file is empty; expected a tab-separated header row with the columns "
+            f"{', '.join(REQUIRED_COLUMNS)}"
+        )
+    header = [column.strip() for column in header]
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise BenchmarkFormatError(
+            f"{path}: missing required column(s) {', '.join(missing)}; the header has "
+            f"{', '.join(header)} (is the file tab-separated?)"
+        )
+    duplicated = sorted({column for column in header if header.count(column) > 1})
+    if duplicated:
+        raise BenchmarkFormatError(f"{path}: duplicated column(s) {', '.join(duplicated)} in the header")
+    return header
+
+
+def _read_rows(path: Path, reader, header: list[str]) -> list[tuple[int, dict[str, str]]]:
+    rows: list[tuple[int, dict[str, str]]] = []
+    for fields in reader:
+        if not fields:  # blank line
+            continue
+        row_number = len(rows) + 1
+        if len(fields) != len(header):
+            raise BenchmarkFormatError(
+                f"{path}: data row {row_number} (ending on line {reader.line_num}) has "
+                f"{len(fields)} fields but the header has {len(header)}; a tab or an unbalanced "
+                "quote inside a cell is the usual cause"
+            )
+        rows.append((row_number, dict(zip(header, fields))))
+    return rows
+
+
+def _resolve_image_cell(cell: str, raw_images: dict[str, str]) -> str | None:
+    """The base64 text of a row's image, following VLMEvalKit's by-index references."""
+    cell = cell.strip()
+    if cell.lower() in _EMPTY_CELL_MARKERS:
+        return None  # text-only question
+    if cell.startswith("[") and cell.endswith("]"):
+        raise UndecodableImageError("multi-image questions are not supported (the image cell is a list)")
+    if len(cell) <= _MAX_IMAGE_REFERENCE_LENGTH:
+        target = raw_images.get(cell, "").strip()
+        if len(target) <= _MAX_IMAGE_REFERENCE_LENGTH:
+            raise UndecodableImageError(
+                f"image cell {cell!r} is neither base64 nor the index of a row with an image"
+            )
+        cell = target
+    check_base64_image(cell)
+    return cell
+
+
+def _cell(row: dict[str, str], column: str) -> str | None:
+    """A stripped cell value, or None when the column is absent or the cell is empty."""
+    value = row.get(column)
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value.lower() in _EMPTY_CELL_MARKERS else value
+
+
+def _is_option_letter(column: str) -> bool:
+    return len(column) == 1 and "A" <= column <= "Z"
+
+
+def _parse_index(raw: str) -> int | str:
+    raw = raw.strip()
+    try:
+        return int(raw)
+    except ValueError:
+        return raw

@@ -1,0 +1,47 @@
+"""Connectors map vision patch features `[B, N, D_v]` to LLM embeddings `[B, M, D_llm]`.
+
+Every connector takes `in_dim` and `out_dim` (filled in from the tower and the LLM at build
+time) and says how many tokens `M` it emits for `N` patches, so the text side knows how many
+`<image>` placeholders to insert. Swapping one is a Hydra `model/connector=...` change.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Connector(nn.Module):
+    in_dim: int
+    out_dim: int
+
+    def num_tokens(self, num_patches: int) -> int:
+        return num_patches
+
+
+class LinearConnector(Connector):
+    """A single linear projection (LLaVA-1.0)."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.proj = nn.Linear(in_dim, out_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.proj(features)
+
+
+class MLPConnector(Connector):
+    """`depth` linear layers with GELU between them; depth 2 is LLaVA-1.5/ALLaVA's `mlp2x_gelu`."""
+
+    def __init__(self, in_dim: int, out_dim: int, depth: int = 2):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"MLPConnector depth must be >= 1, got {depth}")
+        self.in_dim, self.out_dim = in_dim, out_dim
+        layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
+        for _ in range(depth - 1):
+            layers += [nn.GELU(), nn.Linear(out_dim, out_dim)]
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features)

@@ -1,0 +1,115 @@
+"""A vision tower built from any timm model, returning patch features of a chosen layer."""
+from __future__ import annotations
+
+from typing import Any
+
+import timm
+import torch
+from PIL import Image
+from timm.data import create_transform, resolve_model_data_config
+from torch import nn
+
+
+class PadToSquare:
+    """Pads an image to a square with a fill colour (the normalisation mean, as LLaVA does),
+    so that resizing never distorts the aspect ratio and no content is cropped away."""
+
+    def __init__(self, fill: tuple[int, int, int]):
+        self.fill = fill
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        width, height = image.size
+        if width == height:
+            return image
+        side = max(width, height)
+        canvas = Image.new(image.mode, (side, side), self.fill)
+        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+        return canvas
+
+    def __repr__(self) -> str:
+        return f"PadToSquare(fill={self.fill})"
+
+
+class TimmVisionTower(nn.Module):
+    """Wraps a timm model so that `forward(pixels)` returns `[B, N, D]` patch features.
+
+    Works for ViTs (tokens of block `feature_layer`, prefix/class tokens dropped) and CNNs
+    (the feature map of stage `feature_layer`, flattened row-major into tokens). Blocks after
+    the feature layer cannot affect the output and are pruned away to save memory and time.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        pretrained: bool = False,
+        checkpoint_path: str | None = None,
+        feature_layer: int = -2,
+        image_size: int | None = None,
+        image_mode: str = "pad",
+        model_kwargs: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        if image_mode not in ("pad", "resize", "crop"):
+            raise ValueError(f"image_mode must be 'pad', 'resize' or 'crop', got {image_mode!r}")
+        kwargs = dict(model_kwargs or {})
+        if image_size is not None and _accepts_img_size(model_name):
+            kwargs.setdefault("img_size", image_size)
+        self.model_name = model_name
+        self.model = timm.create_model(
+            model_name,
+            pretrained=pretrained,
+            pretrained_cfg_overlay=dict(file=checkpoint_path) if checkpoint_path else None,
+            num_classes=0,
+            **kwargs,
+        )
+        self.feature_layer = feature_layer
+        self.image_mode = image_mode
+        # prune_intermediate_layers returns the absolute indices it kept.
+        self._take_indices = self.model.prune_intermediate_layers(
+            [feature_layer], prune_norm=True, prune_head=True
+        )
+        info = self.model.feature_info
+        layer = self._take_indices[0]
+        self.feature_dim: int = (info[layer]["num_chs"] if isinstance(info, list) else info.channels()[layer])
+        self.reduction: int = info[layer]["reduction"] if isinstance(info, list) else info.reduction()[layer]
+        data_config = resolve_model_data_config(self.model)
+        if image_size is not None:
+            data_config["input_size"] = (3, image_size, image_size)
+        if image_mode != "crop":
+            data_config["crop_pct"] = 1.0
+        self.data_config = data_config
+        self.image_size: int = int(data_config["input_size"][-1])
+
+    def num_patches(self, image_size: int | None = None) -> int:
+        side = image_size or self.image_size
+        grid = -(-side // self.reduction)  # ceil: convs pad partial windows
+        return grid * grid
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return int(getattr(self.model, "num_prefix_tokens", 0))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        (features,) = self.model.forward_intermediates(
+            pixel_values, indices=self._take_indices, intermediates_only=True
+        )
+        # NCHW for every timm family once prefix tokens are dropped -> [B, H*W, C]
+        return features.flatten(2).transpose(1, 2)
+
+    def image_transform(self, train: bool = False):
+        """The model's own preprocessing (timm data config) with optional pad-to-square."""
+        transform = create_transform(**self.data_config, is_training=False)
+        if self.image_mode == "pad":
+            mean = tuple(int(round(255 * m)) for m in self.data_config["mean"])
+            transform.transforms.insert(0, PadToSquare(mean))
+        if self.image_mode == "resize":
+            # Plain resize to the square input size, no crop.
+            from torchvision import transforms as T
+
+            transform.transforms[0] = T.Resize((self.image_size, self.image_size), antialias=True)
+        return transform
+
+
+def _accepts_img_size(model_name: str) -> bool:
+    """Transformers take `img_size` at construction (it sizes the position embeddings)."""
+    return any(k in model_name for k in ("vit", "deit", "eva", "siglip", "clip", "beit", "swin"))

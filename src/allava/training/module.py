@@ -1,0 +1,101 @@
+"""The LightningModule: one class for every stage; the stage config says what trains and how."""
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from allava.models.build import VLMBundle
+from allava.training.freezing import MODULES, apply_trainable, parameter_counts
+from allava.training.schedule import warmup_cosine
+
+
+class VLMTrainingModule(L.LightningModule):
+    """Wraps a built `VLMBundle` for one training stage.
+
+    `stage` fields used: `name`, `train` (modules that learn), `lr` (peak LR per module),
+    `weight_decay`, `warmup_ratio`, `min_lr_ratio`, `betas`.
+    """
+
+    def __init__(self, bundle: VLMBundle, stage: dict[str, Any],
+                 preview_examples: list[dict] | None = None, preview_max_new_tokens: int = 48):
+        super().__init__()
+        self.bundle = bundle
+        self.model = bundle.model
+        self.stage = stage
+        self.preview_examples = preview_examples or []
+        self.preview_max_new_tokens = preview_max_new_tokens
+        self.rejected: Counter = Counter()
+        apply_trainable(self.model, list(stage["train"]))
+
+    def parameter_counts(self) -> dict[str, dict[str, int]]:
+        return parameter_counts(self.model)
+
+    def forward(self, batch: dict[str, Any]):
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          pixel_values=batch["pixel_values"], labels=batch["labels"])
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self(batch).loss
+        size = batch["input_ids"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.rejected.update(batch.get("rejected", {}))
+        if self.rejected:
+            self.log_dict({f"data/rejected_{k}": float(v) for k, v in self.rejected.items()},
+                          batch_size=size)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self(batch).loss
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True,
+                 batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if grads:
+            norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0)
+            self.log("train/grad_norm", norm, batch_size=1)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.preview_examples or self.trainer.sanity_checking:
+            return
+        from allava.inference import VLMPredictor  # local: inference imports model code only
+
+        predictor = VLMPredictor(self.bundle)
+        examples = self.preview_examples
+        predictions = predictor.answer([e["question"] for e in examples],
+                                       [e["image"] for e in examples],
+                                       max_new_tokens=self.preview_max_new_tokens)
+        for logger in self.loggers:
+            log_table = getattr(logger, "log_table", None)
+            if log_table is None:
+                continue
+            import wandb
+
+            rows = [[wandb.Image(e["image"]) if e["image"] is not None else None,
+                     e["question"], e["reference"], p] for e, p in zip(examples, predictions)]
+            log_table(key=f"{self.stage['name']}/val_samples",
+                      columns=["image", "question", "reference", "prediction"], data=rows,
+                      step=self.global_step)
+
+    def configure_optimizers(self):
+        groups = []
+        for name in MODULES:
+            params = [p for p in getattr(self.model, name).parameters() if p.requires_grad]
+            if params:
+                groups.append({"params": params, "lr": float(self.stage["lr"][name]),
+                               "name": name})
+        optimizer = torch.optim.AdamW(groups, weight_decay=float(self.stage["weight_decay"]),
+                                      betas=tuple(self.stage.get("betas", (0.9, 0.999))))
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = int(round(float(self.stage["warmup_ratio"]) * total))
+        schedule = partial(warmup_cosine, total_steps=total, warmup_steps=warmup,
+                           min_lr_ratio=float(self.stage["min_lr_ratio"]))
+        scheduler = LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

@@ -1,0 +1,136 @@
+"""What `train.py` does: the configured stages in order, each with its own Trainer,
+checkpoints, W&B run and exported model, then an evaluation of the final model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from allava.data.datamodule import StageDataModule
+from allava.models.build import VLMBundle, build_vlm
+from allava.models.export import WEIGHTS, export_model
+from allava.training import loggers as logger_factories
+from allava.training.module import VLMTrainingModule
+
+
+def load_initial_weights(bundle: VLMBundle, path: str | Path) -> None:
+    """Starts from an exported model directory or a Lightning checkpoint of this module."""
+    source = Path(path)
+    if source.is_dir():
+        from safetensors.torch import load_model
+
+        if not (source / WEIGHTS).is_file():
+            raise FileNotFoundError(f"init_from={path}: no {WEIGHTS} in that directory")
+        load_model(bundle.model, str(source / WEIGHTS))
+        return
+    if not source.is_file():
+        raise FileNotFoundError(f"init_from={path}: no such file or directory")
+    state = torch.load(source, map_location="cpu", weights_only=False)["state_dict"]
+    state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    bundle.model.load_state_dict(state)
+
+
+def _stage_length(cfg: DictConfig, stage: DictConfig) -> dict[str, Any]:
+    """`trainer.max_steps` / `max_epochs`, when set, apply to every stage; else the stage's."""
+    max_steps = cfg.trainer.get("max_steps") or stage.get("max_steps") or -1
+    max_epochs = cfg.trainer.get("max_epochs") or stage.get("max_epochs")
+    if max_steps == -1 and max_epochs is None:
+        raise ValueError(f"stage {stage.name}: set stage.{stage.name}.max_steps or max_epochs")
+    return {"max_steps": int(max_steps), "max_epochs": int(max_epochs) if max_epochs else -1}
+
+
+def _build_loggers(cfg: DictConfig, stage_name: str, stage_dir: Path) -> list:
+    return [hydra.utils.instantiate(node, stage=stage_name, group=cfg.run_group,
+                                    save_dir=str(stage_dir))
+            for node in (cfg.get("logger") or {}).values() if node]
+
+
+def _build_callbacks(cfg: DictConfig, stage_dir: Path, has_logger: bool) -> list:
+    callbacks = []
+    for node in (cfg.get("callbacks") or {}).values():
+        if not node:
+            continue
+        if not has_logger and "LearningRateMonitor" in node._target_:
+            continue  # it refuses to run without a logger (logger=none)
+        extra = {"dirpath": str(stage_dir / "checkpoints")} if "ModelCheckpoint" in node._target_ else {}
+        callbacks.append(hydra.utils.instantiate(node, **extra))
+    return callbacks
+
+
+def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path) -> Path:
+    if stage_name not in cfg.stage:
+        raise KeyError(f"stages lists {stage_name!r} but there is no stage.{stage_name} config; "
+                       f"known: {list(cfg.stage)}")
+    stage = cfg.stage[stage_name]
+    stage_dir = run_dir / stage_name
+    data_cfg = cfg.data
+    datamodule = StageDataModule(
+        bundle, mixture=OmegaConf.to_container(stage.mixture, resolve=True),
+        val=OmegaConf.to_container(data_cfg.get("val") or [], resolve=True),
+        batch_size=data_cfg.batch_size, num_workers=data_cfg.num_workers,
+        seed=cfg.seed, shuffle_buffer=data_cfg.shuffle_buffer,
+        val_max_samples=data_cfg.get("val_max_samples"),
+    )
+    module = VLMTrainingModule(
+        bundle, OmegaConf.to_container(stage, resolve=True),
+        preview_examples=datamodule.preview_examples(8) if data_cfg.get("val") else None,
+    )
+    loggers = _build_loggers(cfg, stage_name, stage_dir)
+    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in ("max_steps", "max_epochs")}
+    val_every = stage.get("val_every_n_steps")
+    trainer: L.Trainer = hydra.utils.instantiate(
+        trainer_cfg, **_stage_length(cfg, stage), default_root_dir=str(stage_dir),
+        logger=loggers or False, callbacks=_build_callbacks(cfg, stage_dir, has_logger=bool(loggers)),
+        val_check_interval=int(val_every) if val_every and data_cfg.get("val") else None,
+        check_val_every_n_epoch=None if val_every else 1,
+        limit_val_batches=None if data_cfg.get("val") else 0,
+    )
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    rank_zero_info(f"=== stage {stage_name}: training {list(stage.train)} ===")
+    trainer.fit(module, datamodule=datamodule)
+    export_dir = stage_dir / "export"
+    if trainer.is_global_zero:
+        export_model(bundle, export_dir)
+        rank_zero_info(f"[{stage_name}] exported to {export_dir}")
+    for logger in loggers:
+        logger_factories.finish(logger)
+    return export_dir
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Runs `cfg.stages` and returns the export dirs (and eval results when configured)."""
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.data.get("generate"):
+        from allava.data.toy_setup import ensure_toy_world
+
+        ensure_toy_world(cfg.data.root, cfg.data.generate)
+    bundle = build_vlm(cfg.model)
+    if cfg.get("init_from"):
+        load_initial_weights(bundle, cfg.init_from)
+    exports = {}
+    for stage_name in cfg.stages:
+        exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
+    outcome: dict[str, Any] = {"run_dir": str(run_dir), "exports": {k: str(v) for k, v in exports.items()}}
+    if cfg.get("eval") and cfg.eval.get("benchmarks") and exports:
+        outcome["results"] = _evaluate_final(cfg, bundle, run_dir)
+    _write_summary(run_dir, outcome)
+    return outcome
+
+
+def _evaluate_final(cfg: DictConfig, bundle: VLMBundle, run_dir: Path) -> dict:
+    from allava.evaluation.cli import evaluate_and_report
+
+    return evaluate_and_report(bundle, cfg, run_dir / "eval")
+
+
+@rank_zero_only
+def _write_summary(run_dir: Path, outcome: dict) -> None:
+    (run_dir / "summary.json").write_text(json.dumps(outcome, indent=2))

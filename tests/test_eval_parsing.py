@@ -1,0 +1,125 @@
+"""Answer parsing and prompt building, on hand-written model outputs."""
+
+import pytest
+
+from allava.evaluation import (
+    LLAVA_1_5_STYLE,
+    MMBENCH_CN_STYLE,
+    OPEN_ENDED_STYLE,
+    BenchmarkItem,
+    PromptStyle,
+    build_prompt,
+    default_prompt_style,
+    normalize_short_answer,
+    parse_choice_letter,
+    parse_yes_no,
+)
+
+COLOUR_OPTIONS = {"A": "red", "B": "blue", "C": "green", "D": "dark red"}
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        ("Yes", "yes"),
+        ("yes.", "yes"),
+        ("No", "no"),
+        ("no.", "no"),
+        ("No, there is no dog.", "no"),
+        ("There is not a dog in the image.", "no"),
+        ("Yes. There is no cat in the picture.", "yes"),  # only the first sentence counts
+        ("No\nThe image shows a cat", "no"),
+        ("Nope", "yes"),  # not one of LLaVA's negative words
+        ("NO", "yes"),  # LLaVA's eval_pope.py is case-sensitive; we keep it comparable
+        ("I don't know", "yes"),
+        ("", "yes"),
+    ],
+)
+def test_parse_yes_no_follows_llava_pope_rules(prediction: str, expected: str) -> None:
+    assert parse_yes_no(prediction) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        ("B", "B"),
+        ("b", "B"),
+        (" C \n", "C"),
+        ("(C)", "C"),
+        ("D.", "D"),
+        ("B. blue", "B"),
+        ("B) blue", "B"),
+        ("B: blue", "B"),
+        ("(B) blue", "B"),
+        ("The answer is C.", "C"),
+        ("Answer: (A)", "A"),
+        ("The correct option is B", "B"),
+        ("blue", "B"),
+        ("Blue.", "B"),
+        ("It is blue.", "B"),
+        ("A blue square.", "B"),  # "A" followed by a word is the article, not the option letter
+        ("dark red", "D"),  # equals D although it also contains option A's text
+        ("It is dark red.", "D"),  # the more specific option wins
+        ("red or blue", None),  # two options named
+        ("E", None),  # a letter that is not an option
+        ("The answer is E", None),
+        ("I cannot tell.", None),
+        ("", None),
+    ],
+)
+def test_parse_choice_letter(prediction: str, expected: str | None) -> None:
+    assert parse_choice_letter(prediction, COLOUR_OPTIONS) == expected
+
+
+def test_parse_choice_letter_only_accepts_offered_letters() -> None:
+    assert parse_choice_letter("C", {"A": "yes", "B": "no"}) is None
+    assert parse_choice_letter("no", {"A": "yes", "B": "no"}) == "B"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The Eiffel Tower.", "eiffel tower"),
+        ("  Two   dogs! ", "two dogs"),
+        ("an apple", "apple"),
+        ("A", ""),
+        ("Yes", "yes"),
+        ("“Stop”", "stop"),
+    ],
+)
+def test_normalize_short_answer(text: str, expected: str) -> None:
+    assert normalize_short_answer(text) == expected
+
+
+def _item(**fields) -> BenchmarkItem:
+    defaults = {"index": 1, "question": "What colour is the car?", "answer": "red"}
+    return BenchmarkItem(**{**defaults, **fields})
+
+
+def test_short_answer_and_yes_no_prompts_get_the_single_word_suffix() -> None:
+    expected = "What colour is the car?\nAnswer the question using a single word or phrase."
+    assert build_prompt(_item(), "short_answer") == expected
+    assert build_prompt(_item(), "yes_no") == expected
+
+
+def test_multiple_choice_prompt_has_hint_options_and_letter_suffix() -> None:
+    item = _item(hint="The car is parked.", options={"B": "blue", "A": "red", "C": "green"})
+    assert build_prompt(item, "multiple_choice") == (
+        "The car is parked.\nWhat colour is the car?\nA. red\nB. blue\nC. green\n"
+        "Answer with the option's letter from the given choices directly."
+    )
+
+
+def test_prompt_styles_change_only_the_instructions() -> None:
+    item = _item(hint="Context.", options={"A": "red", "B": "blue"})
+    assert build_prompt(item, "multiple_choice", MMBENCH_CN_STYLE).endswith("B. blue\n请直接回答选项字母。")
+    assert build_prompt(item, "short_answer", OPEN_ENDED_STYLE) == "Context.\nWhat colour is the car?"
+    no_hint = PromptStyle(use_hint=False)
+    assert build_prompt(item, "multiple_choice", no_hint).startswith("What colour is the car?\nA. red")
+
+
+def test_default_prompt_style_by_benchmark_name() -> None:
+    assert default_prompt_style("MMBench_DEV_EN") == LLAVA_1_5_STYLE
+    assert default_prompt_style("MMBench_DEV_CN") == MMBENCH_CN_STYLE
+    assert default_prompt_style("MMVet") == OPEN_ENDED_STYLE
+    assert default_prompt_style("POPE") == LLAVA_1_5_STYLE

@@ -1,0 +1,95 @@
+"""The composed VLM: splice positions, count mismatches, export/load, batched generation."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from allava.inference import VLMPredictor, load_model
+from allava.models.build import build_vlm
+from allava.models.export import export_model
+from allava.models.vlm import ImageTokenMismatch
+
+
+@pytest.fixture
+def bundle(tiny_train_config):
+    torch.manual_seed(0)
+    return build_vlm(tiny_train_config().model)
+
+
+def test_tower_and_connector_agree_with_the_text_side(bundle):
+    model = bundle.model
+    assert model.num_image_tokens == model.vision.num_patches() == 16  # 32 px / stride 8
+    assert bundle.text.image_token_count == model.num_image_tokens
+    pixels = torch.randn(2, 3, 32, 32)
+    assert model.encode_images(pixels).shape == (2, 16, model.llm.config.hidden_size)
+
+
+def test_features_land_exactly_at_the_placeholders(bundle):
+    model = bundle.model.eval()
+    image_id, m = model.image_token_id, model.num_image_tokens
+    # Sample 0: image after 3 text tokens; sample 1: text only; sample 2: image at position 1.
+    rows = [[5, 6, 7] + [image_id] * m + [8, 9],
+            [10, 11, 12, 13, 14] + [15] * m,
+            [16] + [image_id] * m + [17, 18, 19, 20]]
+    input_ids = torch.tensor(rows)
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        embeds = model.embed(input_ids, pixels)
+        features = model.encode_images(pixels)
+        token_embeds = model.llm.get_input_embeddings()(input_ids)
+    torch.testing.assert_close(embeds[0, 3:3 + m], features[0])
+    torch.testing.assert_close(embeds[2, 1:1 + m], features[1])
+    text = input_ids != image_id
+    torch.testing.assert_close(embeds[text], token_embeds[text])
+
+
+def test_placeholder_count_mismatch_is_a_clear_error(bundle):
+    model = bundle.model
+    image_id, m = model.image_token_id, model.num_image_tokens
+    input_ids = torch.tensor([[1] + [image_id] * (m - 1) + [2]])
+    with pytest.raises(ImageTokenMismatch, match="placeholders"):
+        model.embed(input_ids, torch.randn(1, 3, 32, 32))
+    with pytest.raises(ImageTokenMismatch, match="no images"):
+        model.embed(torch.tensor([[1] + [image_id] * m]), None)
+
+
+def test_export_then_load_gives_identical_logits(bundle, tmp_path):
+    torch.manual_seed(1)
+    for p in bundle.model.parameters():  # move off the init so that loading really matters
+        p.data.add_(0.01 * torch.randn_like(p))
+    model = bundle.model.eval()
+    ids = bundle.text.encode_prompt("What color is the circle?", has_image=True)
+    input_ids = torch.tensor([ids])
+    pixels = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        before = model(input_ids=input_ids, pixel_values=pixels).logits
+    export_model(bundle, tmp_path / "export")
+    loaded = load_model(tmp_path / "export")
+    with torch.no_grad():
+        after = loaded.model(input_ids=input_ids, pixel_values=pixels).logits
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert loaded.bundle.tokenizer.chat_template == bundle.tokenizer.chat_template
+
+
+def test_batched_left_padded_generation_matches_one_by_one(bundle):
+    predictor = VLMPredictor(bundle)
+    images = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")] + [None]
+    questions = ["Describe this image in detail.", "Is there a circle?", "What is 2 plus 3?"]
+    batched = predictor.answer(questions, images, max_new_tokens=6)
+    single = [predictor.answer([q], [i], max_new_tokens=6)[0] for q, i in zip(questions, images)]
+    assert batched == single
+    sampled = predictor.answer(questions, images, max_new_tokens=6, do_sample=True,
+                               temperature=1.0)
+    assert len(sampled) == 3
+
+
+def test_connector_width_mismatch_fails_at_build(tiny_train_config):
+    cfg = tiny_train_config()
+    cfg.model.connector = {"_target_": "allava.models.connectors.LinearConnector"}
+    bundle = build_vlm(cfg.model)
+    from allava.models.connectors import LinearConnector
+    from allava.models.vlm import VisionLanguageModel
+
+    with pytest.raises(ValueError, match="in_dim"):
+        VisionLanguageModel(bundle.model.vision, LinearConnector(7, 32), bundle.model.llm, 3)

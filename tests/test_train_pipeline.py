@@ -1,0 +1,104 @@
+"""Two-stage training composed through Hydra, W&B offline runs, exports, and eval.py."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from allava.models.export import load_exported
+from allava.training.run import train
+from allava.training.wandb_offline import find_runs, read_history
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def wandb_without_network(monkeypatch, tmp_path):
+    """No API key and an unreachable host: `mode=auto` must fall back to offline by itself."""
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_two_stages_with_wandb_offline_runs(tiny_train_config, wandb_without_network):
+    cfg = tiny_train_config("logger=wandb", "run_group=test-group")
+    outcome = train(cfg)
+    run_dir = Path(outcome["run_dir"])
+    for stage in ("pretrain", "finetune"):
+        (run,) = find_runs(run_dir / stage / "wandb")
+        history = read_history(run)
+        losses = [row["train/loss"] for row in history if "train/loss" in row]
+        assert losses and all(l > 0 for l in losses)
+        assert any("train/grad_norm" in row for row in history)
+        logged = {key for row in history for key in row}
+        assert {"lr/vision", "lr/connector", "lr/llm", "train/tokens_per_s", "val/loss"} <= logged
+        assert f"{stage}/val_samples/nrows" in logged  # the table of sample predictions
+        assert (run_dir / stage / "checkpoints" / "last.ckpt").is_file()
+        assert (run_dir / stage / "export" / "model.safetensors").is_file()
+    # The finetune stage started from the pretrain stage's weights, and changed them.
+    pre = load_exported(run_dir / "pretrain" / "export").model.state_dict()
+    fin = load_exported(run_dir / "finetune" / "export").model.state_dict()
+    assert any(not torch.equal(pre[k], fin[k]) for k in pre)
+    results = json.loads((run_dir / "eval" / "results.json").read_text())
+    assert set(results) == {"toy_pope", "toy_mcq"}
+    assert 0.0 <= results["toy_pope"]["accuracy"] <= 1.0
+    assert {"precision", "recall", "f1", "yes_ratio"} <= set(results["toy_pope"])
+
+
+@pytest.mark.slow
+def test_single_stage_from_an_exported_model(tiny_train_config, tmp_path):
+    first = train(tiny_train_config("stages=[pretrain]", "eval.benchmarks=[]"))
+    export = first["exports"]["pretrain"]
+    cfg = tiny_train_config("stages=[finetune]", f"init_from={export}", "eval.benchmarks=[]")
+    cfg.paths.output_dir = str(tmp_path / "second")
+    second = train(cfg)
+    assert list(second["exports"]) == ["finetune"]
+    assert not (Path(second["run_dir"]) / "pretrain").exists()
+
+
+def test_stage_length_follows_trainer_max_steps(tiny_train_config):
+    from allava.training.run import _stage_length
+
+    cfg = tiny_train_config("trainer.max_steps=7")
+    assert _stage_length(cfg, cfg.stage.pretrain)["max_steps"] == 7
+    cfg = tiny_train_config()
+    assert _stage_length(cfg, cfg.stage.finetune)["max_steps"] == 3
+
+
+def test_unknown_stage_is_a_clear_error(tiny_train_config):
+    with pytest.raises(KeyError, match="no stage.polish config"):
+        train(tiny_train_config("stages=[polish]", "eval.benchmarks=[]"))
+
+
+@pytest.mark.slow
+def test_train_py_and_eval_py_from_the_command_line(toy_root, tmp_path):
+    """The real entry points, as a user types them; eval.py on a TSV given by path."""
+    from conftest import TINY_MODEL, TINY_WORLD
+
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)}
+    world = [f"data.generate.{k}={v}" for k, v in TINY_WORLD.items()]
+    train_cmd = [sys.executable, "train.py", f"data.root={toy_root}", *world, *TINY_MODEL,
+                 "trainer.max_steps=2", "data.batch_size=4", "eval.benchmarks=[]",
+                 "logger=none", f"paths.log_dir={tmp_path}/logs", "model/connector=linear"]
+    done = subprocess.run(train_cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (export,) = list((tmp_path / "logs" / "train" / "runs").glob("*/finetune/export"))
+    tsv = toy_root / "benchmarks" / "toy_mcq.tsv"
+    eval_cmd = [sys.executable, "eval.py", f"model_dir={export}", f"benchmarks=[{tsv}]",
+                f"paths.log_dir={tmp_path}/logs", "limit=6"]
+    done = subprocess.run(eval_cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "toy_mcq" in done.stdout
+    (results_file,) = list((tmp_path / "logs" / "eval" / "runs").glob("*/results.json"))
+    results = json.loads(results_file.read_text())
+    assert results["toy_mcq"]["num_items"] == 6
+    predictions = (results_file.parent / "toy_mcq" / "predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 6 and {"index", "prediction"} <= set(json.loads(predictions[0]))

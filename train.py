@@ -1,0 +1,20 @@
+"""Train a vision-language model in stages (default: pretrain, then finetune on the toy world).
+
+    python train.py                                   # the toy default, end to end
+    python train.py trainer.max_steps=50 model/connector=linear
+    python train.py stages=[finetune] init_from=logs/train/runs/<run>/pretrain/export
+    python train.py logger=csv                        # or logger=none
+"""
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    from allava.training.run import train
+
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
