@@ -134,3 +134,16 @@ def test_image_tag_count_must_match_images(toy_root):
     with pytest.raises(MalformedConversation) as error:
         text.encode_conversation(MULTI_TURN, num_images=0)
     assert error.value.reason == "image_tag_mismatch"
+
+
+def test_image_after_text_placement_moves_the_image_behind_the_question(toy_root):
+    tokenizer = AutoTokenizer.from_pretrained(str(toy_root / "tokenizer"))
+    text = ConversationTokenizer(tokenizer, image_token_count=3, image_placement="after_text")
+    sample = text.encode_conversation(MULTI_TURN[:2], num_images=1)
+    rendered = tokenizer.decode(sample.input_ids)
+    assert rendered.index("What color is the circle?") < rendered.index("<image>")
+    prompt = text.encode_prompt("What color is the circle?", has_image=True)
+    first_label = next(i for i, l in enumerate(sample.labels) if l != IGNORE_INDEX)
+    assert sample.input_ids[:first_label] == prompt
+    with pytest.raises(ValueError, match="image_placement"):
+        ConversationTokenizer(tokenizer, image_token_count=3, image_placement="sideways")

@@ -22,6 +22,7 @@ from allava.data.toy_teacher import (
     CAPTION_INSTRUCTIONS,
     CELL_PHRASES,
     CHOICE_SUFFIX,
+    EXACT_FORMAT_PROBABILITY,
     YES_NO_SUFFIX,
     caption_record,
     instruct_record,
@@ -236,7 +237,8 @@ def test_instruct_answers_are_right_for_the_scene() -> None:
     assert set(categories) == {
         "pope-shape", "pope-color", "pope-pair", "mcq-color", "mcq-shape", "mcq-count", "mcq-position"
     }
-    assert 0.4 < formats["exact"] / sum(formats.values()) < 0.6
+    share = formats["exact"] / sum(formats.values())
+    assert EXACT_FORMAT_PROBABILITY - 0.05 < share < EXACT_FORMAT_PROBABILITY + 0.05
     assert 0.35 < yes_no["Yes"] / sum(yes_no.values()) < 0.65
 
 
@@ -294,8 +296,9 @@ def test_generate_writes_all_splits_and_shares_images(tmp_path: Path) -> None:
     assert len(val_images) == 5 and not train_images & val_images
 
     texts = list(iter_corpus_texts(tmp_path))
-    assert len(texts) == 2 * (30 + 30 + 12)
-    assert any(t.startswith("<image>\n") for t in texts)
+    assert len(texts) == 30 + 30 + 12  # one rendered conversation per record
+    assert any(t.startswith("[INST] <image>\n") for t in texts)
+    assert all(" [/INST] " in t for t in texts)
     assert [r["id"] for r in iter_shard_records(tmp_path / "text")][:2] == ["toy_text_000000", "toy_text_000001"]
 
 

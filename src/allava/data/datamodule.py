@@ -1,7 +1,6 @@
 """The DataModule of one training stage: its mixture for training, a fixed validation set."""
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
@@ -47,6 +46,10 @@ class StageDataModule(L.LightningDataModule):
         if self.val:
             self._val = OrderedStream(self.val, processor, max_samples=self.val_max_samples)
             self._val.set_distributed(rank, world)
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._train is not None:
+            self._train.set_epoch(epoch)
 
     def _loader(self, dataset) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,

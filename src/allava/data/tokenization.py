@@ -14,6 +14,7 @@ from typing import Any
 from allava.data.chat_format import IMAGE_TAG, MalformedConversation, to_messages
 
 IGNORE_INDEX = -100
+PLACEMENTS = ("as_written", "after_text")
 
 
 @dataclass
@@ -31,7 +32,8 @@ class ConversationTokenizer:
     image placeholders; a sample left with no supervised token is rejected, with a reason.
     """
 
-    def __init__(self, tokenizer, image_token_count: int, max_length: int = 2048):
+    def __init__(self, tokenizer, image_token_count: int, max_length: int = 2048,
+                 image_placement: str = "as_written"):
         self.tokenizer = tokenizer
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TAG)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
@@ -40,6 +42,18 @@ class ConversationTokenizer:
             raise ValueError(f"image_token_count must be >= 1, got {image_token_count}")
         self.image_token_count = image_token_count
         self.max_length = max_length
+        if image_placement not in PLACEMENTS:
+            raise ValueError(f"image_placement must be one of {PLACEMENTS}, got {image_placement!r}")
+        self.image_placement = image_placement
+
+    def _place_image(self, content: str) -> str:
+        """`after_text` moves a leading `<image>` behind the text of its turn. A causal LM then
+        reads the question before the image, so each image token can already attend to what is
+        asked (LLaVA's convention, `as_written`, puts the image first)."""
+        prefix = f"{IMAGE_TAG}\n"
+        if self.image_placement == "after_text" and content.startswith(prefix):
+            return f"{content[len(prefix):]}\n{IMAGE_TAG}"
+        return content
 
     def _render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(
@@ -82,7 +96,8 @@ class ConversationTokenizer:
 
     def encode_conversation(self, conversations: list[dict[str, Any]], num_images: int
                             ) -> TokenizedSample:
-        messages = to_messages(conversations)
+        messages = [{**m, "content": self._place_image(m["content"])}
+                    for m in to_messages(conversations)]
         tags = sum(m["content"].count(IMAGE_TAG) for m in messages)
         if tags != num_images:
             raise MalformedConversation("image_tag_mismatch",
@@ -105,6 +120,6 @@ class ConversationTokenizer:
 
     def encode_prompt(self, question: str, has_image: bool) -> list[int]:
         """Ids of a single-turn prompt ending in the generation prompt (for `generate`)."""
-        content = f"{IMAGE_TAG}\n{question}" if has_image else question
+        content = self._place_image(f"{IMAGE_TAG}\n{question}") if has_image else question
         text = self._render([{"role": "user", "content": content}], add_generation_prompt=True)
         return self._expand_images(self._encode(text))

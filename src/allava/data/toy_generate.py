@@ -27,7 +27,7 @@ from allava.data.toy_benchmarks import write_toy_mcq, write_toy_pope
 from allava.data.toy_teacher import caption_record, instruct_record, text_record
 from allava.data.toy_world import encode_png, render_scene, sample_scene
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INFO_NAME = "toy_world.json"
 TRAIN_SPLITS = ("caption", "instruct", "text")
 OUTPUT_NAMES = ("caption", "instruct", "text", "val", "benchmarks", INFO_NAME)
@@ -160,11 +160,15 @@ def iter_shard_records(directory: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def iter_corpus_texts(out_dir: str | Path, splits: Iterable[str] = TRAIN_SPLITS) -> Iterator[str]:
-    """Every conversation turn's text in the training splits (for tokenizer training).
-
-    Texts are yielded as stored, including the "<image>" tag of the first human turn.
-    """
+    """Every conversation of the training splits laid out as the chat template renders it
+    (`[INST] question [/INST] answer`), for tokenizer training: merges then match the text the
+    model actually sees, e.g. " Yes" after "[/INST]" becomes one token rather than two."""
     for split in splits:
         for record in iter_shard_records(Path(out_dir) / split):
+            parts = []
             for turn in record["conversations"]:
-                yield turn["value"]
+                if turn["from"] == "human":
+                    parts.append(f"[INST] {turn['value']} [/INST]")
+                else:
+                    parts.append(f" {turn['value']}")
+            yield "".join(parts)

@@ -1,7 +1,6 @@
 """Make sure the toy world (shards, benchmarks, tokenizer) exists before training on it."""
 from __future__ import annotations
 
-from itertools import chain
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,7 +17,5 @@ def ensure_toy_world(root: str | Path, generate: Mapping[str, Any], progress: bo
     info = generate_toy_world(root, progress=progress, **params)
     tokenizer_dir = root / "tokenizer"
     if not info.get("skipped") or not (tokenizer_dir / "tokenizer.json").is_file():
-        # The chat template's markers join the corpus so that they become single tokens.
-        texts = chain(iter_corpus_texts(root), ["[INST] [/INST]"] * 1000)
-        train_toy_tokenizer(texts, tokenizer_dir, vocab_size=vocab_size)
+        train_toy_tokenizer(iter_corpus_texts(root), tokenizer_dir, vocab_size=vocab_size)
     return root

@@ -25,7 +25,9 @@ from allava.data.toy_world import Scene, ToyObject, article, describe_object
 IMAGE_TAG = "<image>"
 YES_NO_SUFFIX = "Answer the question using a single word or phrase."
 CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
-EXACT_FORMAT_PROBABILITY = 0.5
+# Most QA uses the benchmark prompt format: its one-token answers carry the decision being
+# learnt, and would otherwise be drowned by the tokens of the free-form answers.
+EXACT_FORMAT_PROBABILITY = 0.75
 
 CAPTION_INSTRUCTIONS: tuple[str, ...] = (
     "Describe this image in detail.",
@@ -204,7 +206,7 @@ def instruct_record(
     scene: Scene, rng: random.Random, record_id: str, image_id: str | None = None
 ) -> dict:
     """An Instruct record (source "toy_instruct"): one benchmark-category question about the
-    image, half the time in the exact benchmark prompt format, otherwise free-form."""
+    image, mostly in the exact benchmark prompt format, otherwise free-form."""
     category = rng.choice(instruct_categories(scene))
     kind, sub = category.split("-", 1)
     exact = rng.random() < EXACT_FORMAT_PROBABILITY

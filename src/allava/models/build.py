@@ -60,7 +60,8 @@ def build_vlm(model_cfg: DictConfig) -> VLMBundle:
     llm.generation_config.pad_token_id = tokenizer.pad_token_id
     llm.generation_config.eos_token_id = tokenizer.eos_token_id
     text = ConversationTokenizer(tokenizer, model.num_image_tokens,
-                                 max_length=int(model_cfg.get("max_length", 2048)))
+                                 max_length=int(model_cfg.get("max_length", 2048)),
+                                 image_placement=model_cfg.get("image_placement", "as_written"))
     return VLMBundle(model, tokenizer, text, model_cfg)
 
 

@@ -10,6 +10,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
+from allava.training.loss import causal_lm_loss
 from allava.training.freezing import MODULES, apply_trainable, parameter_counts
 from allava.training.schedule import warmup_cosine
 
@@ -18,7 +19,7 @@ class VLMTrainingModule(L.LightningModule):
     """Wraps a built `VLMBundle` for one training stage.
 
     `stage` fields used: `name`, `train` (modules that learn), `lr` (peak LR per module),
-    `weight_decay`, `warmup_ratio`, `min_lr_ratio`, `betas`.
+    `weight_decay`, `warmup_ratio`, `min_lr_ratio`, `betas`, `loss_reduction`.
     """
 
     def __init__(self, bundle: VLMBundle, stage: dict[str, Any],
@@ -35,12 +36,13 @@ class VLMTrainingModule(L.LightningModule):
     def parameter_counts(self) -> dict[str, dict[str, int]]:
         return parameter_counts(self.model)
 
-    def forward(self, batch: dict[str, Any]):
-        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                          pixel_values=batch["pixel_values"], labels=batch["labels"])
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            pixel_values=batch["pixel_values"]).logits
+        return causal_lm_loss(logits, batch["labels"], self.stage.get("loss_reduction", "token"))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self(batch).loss
+        loss = self(batch)
         size = batch["input_ids"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.rejected.update(batch.get("rejected", {}))
@@ -50,10 +52,16 @@ class VLMTrainingModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self(batch).loss
+        loss = self(batch)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True,
                  batch_size=batch["input_ids"].shape[0])
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        # New shard and sample order each epoch; the loader's iterator is made after this hook.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "set_epoch"):
+            datamodule.set_epoch(self.current_epoch)
 
     def on_before_optimizer_step(self, optimizer) -> None:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
