@@ -19,10 +19,11 @@ def bundle(tiny_train_config):
 
 def test_tower_and_connector_agree_with_the_text_side(bundle):
     model = bundle.model
-    assert model.num_image_tokens == model.vision.num_patches() == 16  # 32 px / stride 8
+    grid = 32 // model.vision.reduction  # 32 px images in the tiny world
+    assert model.num_image_tokens == model.vision.num_patches() == grid * grid
     assert bundle.text.image_token_count == model.num_image_tokens
     pixels = torch.randn(2, 3, 32, 32)
-    assert model.encode_images(pixels).shape == (2, 16, model.llm.config.hidden_size)
+    assert model.encode_images(pixels).shape == (2, grid * grid, model.llm.config.hidden_size)
 
 
 def test_features_land_exactly_at_the_placeholders(bundle):
