@@ -8,7 +8,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from allava.data.samples import SampleProcessor, collate, decode_sample
-from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, _raw_samples, seed_worker
+from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, iter_tar_samples, seed_worker
 from allava.models.build import VLMBundle
 
 
@@ -68,7 +68,7 @@ class StageDataModule(L.LightningDataModule):
         table of sample predictions logged at each validation."""
         examples = []
         for source in self.val:
-            for raw in _raw_samples(source.urls(), None, resampled=False):
+            for raw in iter_tar_samples(source.urls(), None, resampled=False):
                 try:
                     record, image = decode_sample(raw)
                 except ValueError:

@@ -49,7 +49,7 @@ class ShardSource:
         return sum(int(s.get("samples", 0)) for s in self.manifest()["shards"])
 
 
-def _raw_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:
+def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:
     """Tar samples from `urls`: forever with random shards, or once in order."""
     while True:
         order = [rng.choice(urls)] if resampled else urls
@@ -105,7 +105,7 @@ class MixtureStream(IterableDataset):
     def __iter__(self):
         worker, num_workers = _worker_slot()
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
-        streams = [_raw_samples(urls, random.Random(rng.random()), resampled=True)
+        streams = [iter_tar_samples(urls, random.Random(rng.random()), resampled=True)
                    for urls in self.urls]
 
         def mixed() -> Iterator[dict]:
@@ -143,7 +143,7 @@ class OrderedStream(IterableDataset):
             rng = random.Random(0)
             index = 0
             for source in self.sources:
-                for sample in _raw_samples(source.urls(), rng, resampled=False):
+                for sample in iter_tar_samples(source.urls(), rng, resampled=False):
                     if index >= per_slot * slots:
                         return
                     if index % slots == slot:
