@@ -1,0 +1,118 @@
+"""How fast can a model learn one kind of toy question? (A tool for the toy recipe search.)
+
+Trains on freshly generated toy scenes, one benchmark-format question per scene, and prints the
+teacher-forced accuracy of the answer token ("Yes"/"No", an option letter, or a colour) on the
+training batches as it goes. Starts from random weights (the model config composed from
+configs/train.yaml with the given overrides) or from an exported model directory.
+
+    python benchmarks/decision_probe.py --task pope-color --steps 300
+    python benchmarks/decision_probe.py --task single-color --init logs/train/runs/<run>/pretrain/export
+    python benchmarks/decision_probe.py --task pope-color -- model.llm.model.config.num_hidden_layers=3
+
+Needs the toy tokenizer (data/toy/tokenizer: run `make demo` or `allava-toy` once).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from allava.data.samples import TrainingSample, collate
+from allava.data.toy_questions import yes_no_question
+from allava.data.toy_teacher import YES_NO_SUFFIX
+from allava.data.toy_world import render_scene, sample_scene
+from allava.models.build import build_vlm
+from allava.models.export import load_exported
+from allava.training.loss import causal_lm_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ("single-color", "single-pope-color", "pope-color", "pope-shape", "pope-pair")
+
+
+def make_bundle(init: str | None, overrides: list[str]):
+    if init:
+        return load_exported(init)
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    cfg.paths.root_dir = str(ROOT)
+    cfg.paths.output_dir = str(ROOT / "logs" / "probe")
+    OmegaConf.resolve(cfg)
+    return build_vlm(cfg.model)
+
+
+def make_conversation(task: str, rng: random.Random):
+    """One scene and one question about it, in the benchmark prompt format."""
+    if task == "single-color":
+        scene = sample_scene(rng, 1, 1)
+        turns = ("What color is the object?", scene.objects[0].color.capitalize())
+    else:
+        scene = sample_scene(rng, 1, 1) if task.startswith("single-") else sample_scene(rng)
+        category, wanted = task.split("-")[-1], rng.random() < 0.5
+        q = yes_no_question(scene, category, wanted, rng) or \
+            yes_no_question(scene, category, not wanted, rng)
+        turns = (f"{q.question}\n{YES_NO_SUFFIX}", "Yes" if q.answer else "No")
+    conversation = [{"from": "human", "value": f"<image>\n{turns[0]}"},
+                    {"from": "gpt", "value": turns[1]}]
+    return conversation, render_scene(scene, rng)
+
+
+def answer_position(labels: torch.Tensor) -> int:
+    """The first supervised token that is not bare whitespace (the decision)."""
+    return int((labels != -100).nonzero()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, default="pope-color")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--init", default=None, help="exported model dir (default: random init)")
+    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--mimetic", action="store_true", help="init W_K = W_Q in every layer")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the model config")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    bundle = make_bundle(args.init, args.overrides)
+    model, transform = bundle.model.train(), bundle.image_transform()
+    if args.mimetic:
+        for layer in model.llm.model.layers:
+            layer.self_attn.k_proj.weight.data.copy_(layer.self_attn.q_proj.weight.data)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98))
+    space = bundle.tokenizer.convert_tokens_to_ids("Ġ")
+    hits: list[int] = []
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        samples = []
+        for _ in range(args.batch_size):
+            conversation, image = make_conversation(args.task, rng)
+            tokens = bundle.text.encode_conversation(conversation, num_images=1)
+            samples.append(TrainingSample(tokens.input_ids, tokens.labels, transform(image)))
+        batch = collate(samples, bundle.tokenizer.pad_token_id)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       pixel_values=batch["pixel_values"]).logits
+        loss = causal_lm_loss(logits, batch["labels"], "token")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        for row, labels in enumerate(batch["labels"]):
+            position = answer_position(labels)
+            if int(labels[position]) == space:  # " Yes" split as "Ġ" + "Yes"
+                position += 1
+            hits.append(int(logits[row, position - 1].argmax() == labels[position]))
+        if step % args.every == 0:
+            recent = hits[-args.every * args.batch_size:]
+            print(f"{args.task} step {step:5d}  loss {loss.item():.3f}  answer accuracy "
+                  f"{sum(recent) / len(recent):.3f}  {time.perf_counter() - start:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
