@@ -119,7 +119,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for stage_name in cfg.stages:
         exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
     outcome: dict[str, Any] = {"run_dir": str(run_dir), "exports": {k: str(v) for k, v in exports.items()}}
-    if cfg.get("eval") and cfg.eval.get("benchmarks") and exports:
+    if cfg.get("eval") and cfg.eval.get("benchmarks") and exports and rank_zero_only.rank == 0:
         outcome["results"] = _evaluate_final(cfg, bundle, run_dir)
     _write_summary(run_dir, outcome)
     return outcome
