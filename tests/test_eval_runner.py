@@ -1,7 +1,6 @@
 """The runner end to end, with a tiny predictor that really looks at the images it is given."""
 
 import base64
-import io
 import json
 import struct
 import zlib

@@ -85,10 +85,7 @@ def test_batched_left_padded_generation_matches_one_by_one(bundle):
     assert len(sampled) == 3
 
 
-def test_connector_width_mismatch_fails_at_build(tiny_train_config):
-    cfg = tiny_train_config()
-    cfg.model.connector = {"_target_": "allava.models.connectors.LinearConnector"}
-    bundle = build_vlm(cfg.model)
+def test_connector_width_mismatch_fails_at_build(bundle):
     from allava.models.connectors import LinearConnector
     from allava.models.vlm import VisionLanguageModel
 

@@ -13,7 +13,8 @@ from PIL import Image, ImageOps
 from allava.data.chat_format import MalformedConversation
 from allava.data.tokenization import ConversationTokenizer
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
+# Read more formats than the shard writer emits: shards may come from other tools.
+READABLE_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 
 
 class BadSample(ValueError):
@@ -45,7 +46,7 @@ def decode_sample(raw: dict[str, Any]) -> tuple[dict, Image.Image | None]:
         record = json.loads(raw["json"])
     except (ValueError, UnicodeDecodeError) as error:
         raise BadSample("bad_json", str(error)[:120]) from error
-    image_key = next((ext for ext in IMAGE_EXTENSIONS if ext in raw), None)
+    image_key = next((ext for ext in READABLE_IMAGE_EXTENSIONS if ext in raw), None)
     image = decode_image(raw[image_key]) if image_key else None
     if image is None and record.get("image"):
         raise BadSample("missing_image", str(record.get("id")))

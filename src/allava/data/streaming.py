@@ -12,6 +12,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -29,6 +30,7 @@ class ShardSource:
     repeat: float = 1.0
     name: str | None = None
 
+    @cached_property  # read once: sources are asked for urls and counts every epoch
     def manifest(self) -> dict[str, Any]:
         manifest_path = Path(self.path) / "manifest.json"
         if not manifest_path.is_file():
@@ -39,14 +41,14 @@ class ShardSource:
         return json.loads(manifest_path.read_text())
 
     def urls(self) -> list[str]:
-        shards = [str(Path(self.path) / s["name"]) for s in self.manifest()["shards"]
+        shards = [str(Path(self.path) / s["name"]) for s in self.manifest["shards"]
                   if s.get("samples", 0) > 0]
         if not shards:
             raise ValueError(f"the shard directory {self.path!r} holds no samples")
         return shards
 
     def num_samples(self) -> int:
-        return sum(int(s.get("samples", 0)) for s in self.manifest()["shards"])
+        return sum(int(s.get("samples", 0)) for s in self.manifest["shards"])
 
 
 def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+from allava.data.chat_format import IMAGE_TAG
 from allava.data.toy_questions import (
     OPTION_LETTERS,
     YES_NO_CATEGORIES,
@@ -22,7 +23,6 @@ from allava.data.toy_questions import (
 from allava.data.toy_text_tasks import sample_text_task
 from allava.data.toy_world import Scene, ToyObject, article, describe_object
 
-IMAGE_TAG = "<image>"
 YES_NO_SUFFIX = "Answer the question using a single word or phrase."
 CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
 # Most QA uses the benchmark prompt format: its one-token answers carry the decision being

@@ -26,29 +26,31 @@ def build_language_model(
     if (name_or_path is None) == (config is None):
         raise ValueError("model.llm needs exactly one of `name_or_path` or `config`")
     torch_dtype = _DTYPES[dtype] if dtype else None
+    if config is None and pretrained:
+        model = AutoModelForCausalLM.from_pretrained(
+            name_or_path, attn_implementation=attn_implementation, torch_dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+        )
+    else:
+        model = AutoModelForCausalLM.from_config(
+            _architecture(name_or_path, config, trust_remote_code, attn_implementation),
+            torch_dtype=torch_dtype, trust_remote_code=trust_remote_code,
+        )
+    if vocab_size is not None and model.get_input_embeddings().num_embeddings != vocab_size:
+        model.resize_token_embeddings(vocab_size, mean_resizing=False)
+    return model
+
+
+def _architecture(name_or_path: str | None, config: dict[str, Any] | None,
+                  trust_remote_code: bool, attn_implementation: str):
+    """The HF config to build random weights from: given fields, or a hub/local config.json."""
     if config is not None:
         fields = dict(config)
         model_type = fields.pop("model_type", None)
         if model_type is None:
             raise ValueError("model.llm.config needs a `model_type` (e.g. llama, phi, qwen2)")
         hf_config = AutoConfig.for_model(model_type, **fields)
-        hf_config._attn_implementation = attn_implementation
-        model = AutoModelForCausalLM.from_config(
-            hf_config, torch_dtype=torch_dtype, trust_remote_code=trust_remote_code
-        )
-    elif pretrained:
-        model = AutoModelForCausalLM.from_pretrained(
-            name_or_path,
-            attn_implementation=attn_implementation,
-            torch_dtype=torch_dtype,
-            trust_remote_code=trust_remote_code,
-        )
     else:
         hf_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-        hf_config._attn_implementation = attn_implementation
-        model = AutoModelForCausalLM.from_config(
-            hf_config, torch_dtype=torch_dtype, trust_remote_code=trust_remote_code
-        )
-    if vocab_size is not None and model.get_input_embeddings().num_embeddings != vocab_size:
-        model.resize_token_embeddings(vocab_size, mean_resizing=False)
-    return model
+    hf_config._attn_implementation = attn_implementation
+    return hf_config
