@@ -8,6 +8,12 @@ configs/train.yaml with the given overrides) or from an exported model directory
     python benchmarks/decision_probe.py --task pope-color --steps 300
     python benchmarks/decision_probe.py --task single-color --init logs/train/runs/<run>/pretrain/export
     python benchmarks/decision_probe.py --task pope-color -- model.llm.model.config.num_hidden_layers=3
+    python benchmarks/decision_probe.py --task mcq-count --text-fraction 0.5 --text-tasks sum_choice
+    python benchmarks/decision_probe.py --task instruct --text-fraction 0.33 --every 100
+
+`instruct` draws the toy teacher's Instruct records (every category, both formats) and reports
+accuracy per category; `--text-fraction` mixes in the toy text-only tasks; `text-pope-color`
+asks POPE colour questions about the caption *text* instead of the image.
 
 Needs the toy tokenizer (data/toy/tokenizer: run `make demo` or `allava-toy` once).
 """
@@ -23,15 +29,19 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from allava.data.samples import TrainingSample, collate
-from allava.data.toy_questions import yes_no_question
-from allava.data.toy_teacher import YES_NO_SUFFIX
+from allava.data.toy_questions import choice_question, yes_no_question
+from allava.data.toy_teacher import (
+    caption_text, format_choice_exact, format_yes_no_exact, instruct_record, text_record,
+)
+from allava.data.toy_text_tasks import TEXT_TASKS
 from allava.data.toy_world import render_scene, sample_scene
 from allava.models.build import build_vlm
 from allava.models.export import load_exported
 from allava.training.loss import causal_lm_loss
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ("single-color", "single-pope-color", "pope-color", "pope-shape", "pope-pair")
+TASKS = ("single-color", "single-pope-color", "pope-color", "pope-shape", "pope-pair",
+         "mcq-color", "mcq-shape", "mcq-count", "mcq-position", "instruct", "text-pope-color")
 
 
 def make_bundle(init: str | None, overrides: list[str]):
@@ -46,8 +56,27 @@ def make_bundle(init: str | None, overrides: list[str]):
 
 
 def make_conversation(task: str, rng: random.Random):
-    """One scene and one question about it, in the benchmark prompt format."""
-    if task == "single-color":
+    """One scene and one question about it, in the benchmark prompt format, and the question's
+    category ("instruct": an Instruct record of the toy teacher, any category and format)."""
+    if task == "instruct":
+        scene = sample_scene(rng)
+        record = instruct_record(scene, rng, "probe")
+        category = record["category"] if record["format"] == "exact" else "free-form"
+        return record["conversations"], render_scene(scene, rng), category
+    if task == "text-pope-color":  # the scene's caption text stands in for the image
+        scene, wanted = sample_scene(rng), rng.random() < 0.5
+        q = yes_no_question(scene, "color", wanted, rng) or \
+            yes_no_question(scene, "color", not wanted, rng)
+        question, answer = format_yes_no_exact(q)
+        conversation = [{"from": "human", "value": f"{caption_text(scene, rng)}\n{question}"},
+                        {"from": "gpt", "value": answer}]
+        return conversation, None, task
+    if task.startswith("mcq-"):
+        category = task.split("-")[1]
+        while (q := choice_question(scene := sample_scene(rng), category, rng)) is None:
+            pass
+        turns = format_choice_exact(q)
+    elif task == "single-color":
         scene = sample_scene(rng, 1, 1)
         turns = ("What color is the object?", scene.objects[0].color.capitalize())
     else:
@@ -55,10 +84,10 @@ def make_conversation(task: str, rng: random.Random):
         category, wanted = task.split("-")[-1], rng.random() < 0.5
         q = yes_no_question(scene, category, wanted, rng) or \
             yes_no_question(scene, category, not wanted, rng)
-        turns = (f"{q.question}\n{YES_NO_SUFFIX}", "Yes" if q.answer else "No")
+        turns = format_yes_no_exact(q)
     conversation = [{"from": "human", "value": f"<image>\n{turns[0]}"},
                     {"from": "gpt", "value": turns[1]}]
-    return conversation, render_scene(scene, rng)
+    return conversation, render_scene(scene, rng), task
 
 
 def answer_position(labels: torch.Tensor) -> int:
@@ -74,6 +103,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--init", default=None, help="exported model dir (default: random init)")
     parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--text-fraction", type=float, default=0.0,
+                        help="share of each batch drawn from the toy text-only tasks")
+    parser.add_argument("--text-tasks", nargs="+", default=None, metavar="NAME",
+                        help="only these toy text tasks (names in allava.data.toy_text_tasks)")
     parser.add_argument("--mimetic", action="store_true", help="init W_K = W_Q in every layer")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the model config")
     args = parser.parse_args()
@@ -87,17 +120,29 @@ def main() -> None:
             layer.self_attn.k_proj.weight.data.copy_(layer.self_attn.q_proj.weight.data)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98))
     space = bundle.tokenizer.convert_tokens_to_ids("Ġ")
-    hits: list[int] = []
+    window: list[tuple[str, int]] = []  # (category, answer token right?) since the last report
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
-        samples = []
+        samples, categories = [], []
         for _ in range(args.batch_size):
-            conversation, image = make_conversation(args.task, rng)
-            tokens = bundle.text.encode_conversation(conversation, num_images=1)
-            samples.append(TrainingSample(tokens.input_ids, tokens.labels, transform(image)))
+            if rng.random() < args.text_fraction:
+                if args.text_tasks:
+                    prompt, reply = TEXT_TASKS[rng.choice(args.text_tasks)](rng)
+                    turns = [{"from": "human", "value": prompt}, {"from": "gpt", "value": reply}]
+                else:
+                    turns = text_record(rng, "probe")["conversations"]
+                tokens = bundle.text.encode_conversation(turns, num_images=0)
+                samples.append(TrainingSample(tokens.input_ids, tokens.labels, None))
+                categories.append("text")
+                continue
+            conversation, image, category = make_conversation(args.task, rng)
+            tokens = bundle.text.encode_conversation(conversation, num_images=int(image is not None))
+            pixels = None if image is None else transform(image)
+            samples.append(TrainingSample(tokens.input_ids, tokens.labels, pixels))
+            categories.append(category)
         batch = collate(samples, bundle.tokenizer.pad_token_id)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       pixel_values=batch["pixel_values"]).logits
+                       pixel_values=batch.get("pixel_values")).logits
         loss = causal_lm_loss(logits, batch["labels"], "token")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -107,12 +152,24 @@ def main() -> None:
             position = answer_position(labels)
             if int(labels[position]) == space:  # " Yes" split as "Ġ" + "Yes"
                 position += 1
-            hits.append(int(logits[row, position - 1].argmax() == labels[position]))
+            right = int(logits[row, position - 1].argmax() == labels[position])
+            window.append((categories[row], right))
         if step % args.every == 0:
-            recent = hits[-args.every * args.batch_size:]
             print(f"{args.task} step {step:5d}  loss {loss.item():.3f}  answer accuracy "
-                  f"{sum(recent) / len(recent):.3f}  {time.perf_counter() - start:.0f}s", flush=True)
+                  f"{report(window)}  {time.perf_counter() - start:.0f}s", flush=True)
+            window.clear()
 
+
+def report(window: list[tuple[str, int]]) -> str:
+    """Overall accuracy, then per category when there are several."""
+    by_category: dict[str, list[int]] = {}
+    for category, right in window:
+        by_category.setdefault(category, []).append(right)
+    overall = sum(r for _, r in window) / len(window)
+    if len(by_category) == 1:
+        return f"{overall:.3f}"
+    parts = " ".join(f"{c} {sum(v) / len(v):.2f}" for c, v in sorted(by_category.items()))
+    return f"{overall:.3f} ({parts})"
 
 if __name__ == "__main__":
     main()

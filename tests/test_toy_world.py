@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from allava.data.answer_formats import CHOICE_SUFFIX, YES_NO_SUFFIX
 from allava.data.shard_writer import read_manifest, shard_paths
 from allava.data.toy_cli import main as toy_cli_main
 from allava.data.toy_generate import generate_toy_world, iter_corpus_texts, iter_shard_records
 from allava.data.toy_teacher import (
     CAPTION_INSTRUCTIONS,
     CELL_PHRASES,
-    CHOICE_SUFFIX,
     EXACT_FORMAT_PROBABILITY,
-    YES_NO_SUFFIX,
     caption_record,
     instruct_record,
     text_record,

@@ -13,9 +13,9 @@ import json
 import random
 from pathlib import Path
 
+from allava.data.answer_formats import OPTION_LETTERS
 from allava.data.toy_questions import (
     CHOICE_CATEGORIES,
-    OPTION_LETTERS,
     YES_NO_CATEGORIES,
     choice_question,
     yes_no_question,

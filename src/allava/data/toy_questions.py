@@ -11,11 +11,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+from allava.data.answer_formats import OPTION_LETTERS
 from allava.data.toy_world import CELL_NAMES, COLORS, SHAPES, Scene, ToyObject, article
 
 YES_NO_CATEGORIES: tuple[str, ...] = ("shape", "color", "pair")
 CHOICE_CATEGORIES: tuple[str, ...] = ("color", "shape", "count", "position")
-OPTION_LETTERS = "ABCD"
 COUNT_OPTIONS: tuple[str, ...] = ("1", "2", "3", "4")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
+from allava.data.answer_formats import choice_prompt, yes_no_prompt
 from allava.data.chat_format import IMAGE_TAG
 from allava.data.toy_questions import (
-    OPTION_LETTERS,
     YES_NO_CATEGORIES,
     ChoiceQuestion,
     YesNoQuestion,
@@ -23,8 +23,6 @@ from allava.data.toy_questions import (
 from allava.data.toy_text_tasks import sample_text_task
 from allava.data.toy_world import Scene, ToyObject, article, describe_object
 
-YES_NO_SUFFIX = "Answer the question using a single word or phrase."
-CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
 # Most QA uses the benchmark prompt format: its one-token answers carry the decision being
 # learnt, and would otherwise be drowned by the tokens of the free-form answers.
 EXACT_FORMAT_PROBABILITY = 0.75
@@ -156,13 +154,12 @@ def caption_record(
 
 def format_yes_no_exact(q: YesNoQuestion) -> tuple[str, str]:
     """The benchmark prompt (POPE as LLaVA evaluates it) and its one-word answer."""
-    return f"{q.question}\n{YES_NO_SUFFIX}", "Yes" if q.answer else "No"
+    return yes_no_prompt(q.question, q.answer)
 
 
 def format_choice_exact(q: ChoiceQuestion) -> tuple[str, str]:
     """The benchmark prompt (MMBench as LLaVA evaluates it) and its bare-letter answer."""
-    options = "\n".join(f"{OPTION_LETTERS[i]}. {opt}" for i, opt in enumerate(q.options))
-    return f"{q.question}\n{options}\n{CHOICE_SUFFIX}", q.answer_letter
+    return choice_prompt(q.question, q.options, q.answer_index)
 
 
 def _yes_no_free(q: YesNoQuestion, rng: random.Random) -> tuple[str, str]:

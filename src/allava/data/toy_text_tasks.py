@@ -1,13 +1,20 @@
 """Small text-only tasks with computed answers: the toy stand-in for ALLaVA's Evol-Instruct data.
 
 They keep the language model exercising language without an image (arithmetic, spelling,
-comparisons), which is the job text-only data does in the ALLaVA recipe.
+comparisons), which is the job text-only data does in the ALLaVA recipe. Half of the tasks are
+asked in the benchmarks' answer formats (a bare "Yes"/"No", or an option letter): a pretrained
+LLM arrives knowing how to look an answer up among lettered options or check a claim, but the toy
+LLM starts from random weights, and measured on this machine it learns those two skills far
+faster from text (where the facts are plain tokens) than from images alone; the image QA then
+reuses them (benchmarks/README.md, "Toy recipe search").
 """
 
 from __future__ import annotations
 
 import random
 from typing import Callable
+
+from allava.data.answer_formats import choice_prompt, yes_no_prompt
 
 WORDS: tuple[str, ...] = (
     "apple", "river", "garden", "window", "planet", "silver", "candle", "forest", "pencil",
@@ -92,6 +99,73 @@ def _first_letter(rng: random.Random) -> tuple[str, str]:
     return q, f'The first letter of "{w}" is "{w[0]}".'
 
 
+# --- the same kinds of facts, asked in the benchmark answer formats ----------------------------
+
+
+def _word_list(rng: random.Random, n: int) -> list[str]:
+    return rng.sample(WORDS, n)
+
+
+def _options(correct: str, pool: list[str], rng: random.Random) -> tuple[list[str], int]:
+    """3 or 4 distinct options (like the toy benchmarks), the correct one at a random place."""
+    wrong = rng.sample([p for p in pool if p != correct], rng.choice((2, 3)))
+    options = [correct, *wrong]
+    rng.shuffle(options)
+    return options, options.index(correct)
+
+
+def _sum_check(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.randint(0, 9), rng.randint(0, 9)
+    shown = a + b if rng.random() < 0.5 else a + b + rng.choice((-2, -1, 1, 2))
+    return yes_no_prompt(f"Is {a} plus {b} equal to {shown}?", shown == a + b)
+
+
+def _word_in_list(rng: random.Random) -> tuple[str, str]:
+    listed = _word_list(rng, rng.randint(1, 3))
+    asked = rng.choice(listed) if rng.random() < 0.5 else rng.choice(
+        [w for w in WORDS if w not in listed])
+    return yes_no_prompt(f'Is the word "{asked}" in the list: {", ".join(listed)}?',
+                         asked in listed)
+
+
+def _starts_with(rng: random.Random) -> tuple[str, str]:
+    w = rng.choice(WORDS)
+    letter = w[0] if rng.random() < 0.5 else rng.choice([c for c in "abcdefghilmoprstw" if c != w[0]])
+    return yes_no_prompt(f'Does the word "{w}" start with the letter "{letter}"?', w[0] == letter)
+
+
+def _larger_check(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.sample(range(0, 100), 2)
+    return yes_no_prompt(f"Is {a} larger than {b}?", a > b)
+
+
+def _sum_choice(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.randint(0, 5), rng.randint(0, 4)
+    options, index = _options(str(a + b), [str(n) for n in range(10)], rng)
+    return choice_prompt(f"What is {a} plus {b}?", options, index)
+
+
+def _letter_count_choice(rng: random.Random) -> tuple[str, str]:
+    w = rng.choice(WORDS)
+    options, index = _options(str(len(w)), [str(n) for n in range(2, 10)], rng)
+    return choice_prompt(f'How many letters are in the word "{w}"?', options, index)
+
+
+def _list_length_choice(rng: random.Random) -> tuple[str, str]:
+    listed = _word_list(rng, rng.randint(1, 4))
+    options, index = _options(str(len(listed)), ["1", "2", "3", "4"], rng)
+    return choice_prompt(f"How many words are in the list: {', '.join(listed)}?", options, index)
+
+
+def _list_member_choice(rng: random.Random) -> tuple[str, str]:
+    listed = _word_list(rng, rng.randint(1, 3))
+    ordinal = rng.randrange(len(listed))
+    options, index = _options(listed[ordinal], WORDS, rng)
+    place = ("first", "second", "third")[ordinal]
+    return choice_prompt(f"Which is the {place} word in the list: {', '.join(listed)}?",
+                         options, index)
+
+
 TEXT_TASKS: dict[str, Task] = {
     "addition": _addition,
     "subtraction": _subtraction,
@@ -101,6 +175,14 @@ TEXT_TASKS: dict[str, Task] = {
     "count_letters": _count_letters,
     "capitalize_word": _capitalize_word,
     "first_letter": _first_letter,
+    "sum_check": _sum_check,
+    "word_in_list": _word_in_list,
+    "starts_with": _starts_with,
+    "larger_check": _larger_check,
+    "sum_choice": _sum_choice,
+    "letter_count_choice": _letter_count_choice,
+    "list_length_choice": _list_length_choice,
+    "list_member_choice": _list_member_choice,
 }
 
 

@@ -1,0 +1,23 @@
+"""The two answer formats the benchmarks ask for (LLaVA-1.5 evaluation conventions), shared by
+the toy teacher's image QA and its text-only tasks so that both say them the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+YES_NO_SUFFIX = "Answer the question using a single word or phrase."
+CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
+OPTION_LETTERS = "ABCD"
+
+
+def yes_no_prompt(question: str, answer: bool) -> tuple[str, str]:
+    """A POPE-style prompt and its one-word answer."""
+    return f"{question}\n{YES_NO_SUFFIX}", "Yes" if answer else "No"
+
+
+def choice_prompt(question: str, options: Sequence[str], answer_index: int) -> tuple[str, str]:
+    """An MMBench-style prompt (options as `A. ...` lines) and its bare-letter answer."""
+    if not 2 <= len(options) <= len(OPTION_LETTERS) or not 0 <= answer_index < len(options):
+        raise ValueError(f"bad options {options!r} / answer index {answer_index}")
+    lines = "\n".join(f"{OPTION_LETTERS[i]}. {option}" for i, option in enumerate(options))
+    return f"{question}\n{lines}\n{CHOICE_SUFFIX}", OPTION_LETTERS[answer_index]
