@@ -29,7 +29,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from allava.data.samples import TrainingSample, collate
-from allava.data.toy_questions import choice_question, yes_no_question
+from allava.data.toy_questions import choice_question, either_yes_no_question
 from allava.data.toy_teacher import (
     caption_text, format_choice_exact, format_yes_no_exact, instruct_record, text_record,
 )
@@ -64,10 +64,8 @@ def make_conversation(task: str, rng: random.Random):
         category = record["category"] if record["format"] == "exact" else "free-form"
         return record["conversations"], render_scene(scene, rng), category
     if task == "text-pope-color":  # the scene's caption text stands in for the image
-        scene, wanted = sample_scene(rng), rng.random() < 0.5
-        q = yes_no_question(scene, "color", wanted, rng) or \
-            yes_no_question(scene, "color", not wanted, rng)
-        question, answer = format_yes_no_exact(q)
+        scene = sample_scene(rng)
+        question, answer = format_yes_no_exact(either_yes_no_question(scene, "color", rng))
         conversation = [{"from": "human", "value": f"{caption_text(scene, rng)}\n{question}"},
                         {"from": "gpt", "value": answer}]
         return conversation, None, task
@@ -81,10 +79,7 @@ def make_conversation(task: str, rng: random.Random):
         turns = ("What color is the object?", scene.objects[0].color.capitalize())
     else:
         scene = sample_scene(rng, 1, 1) if task.startswith("single-") else sample_scene(rng)
-        category, wanted = task.split("-")[-1], rng.random() < 0.5
-        q = yes_no_question(scene, category, wanted, rng) or \
-            yes_no_question(scene, category, not wanted, rng)
-        turns = format_yes_no_exact(q)
+        turns = format_yes_no_exact(either_yes_no_question(scene, task.split("-")[-1], rng))
     conversation = [{"from": "human", "value": f"<image>\n{turns[0]}"},
                     {"from": "gpt", "value": turns[1]}]
     return conversation, render_scene(scene, rng), task

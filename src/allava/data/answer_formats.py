@@ -3,6 +3,7 @@ the toy teacher's image QA and its text-only tasks so that both say them the sam
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 YES_NO_SUFFIX = "Answer the question using a single word or phrase."
@@ -13,6 +14,15 @@ OPTION_LETTERS = "ABCD"
 def yes_no_prompt(question: str, answer: bool) -> tuple[str, str]:
     """A POPE-style prompt and its one-word answer."""
     return f"{question}\n{YES_NO_SUFFIX}", "Yes" if answer else "No"
+
+
+def options_with(correct: str, pool: Sequence[str], count: int,
+                 rng: random.Random) -> tuple[list[str], int]:
+    """`correct` plus `count - 1` distractors from `pool`, shuffled; returns (options, index)."""
+    distractors = rng.sample([p for p in pool if p != correct], count - 1)
+    options = [correct, *distractors]
+    rng.shuffle(options)
+    return options, options.index(correct)
 
 
 def choice_prompt(question: str, options: Sequence[str], answer_index: int) -> tuple[str, str]:

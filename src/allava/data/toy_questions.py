@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from allava.data.answer_formats import OPTION_LETTERS
+from allava.data.answer_formats import OPTION_LETTERS, options_with
 from allava.data.toy_world import CELL_NAMES, COLORS, SHAPES, Scene, ToyObject, article
 
 YES_NO_CATEGORIES: tuple[str, ...] = ("shape", "color", "pair")
@@ -132,12 +132,13 @@ def yes_no_question(
     return YesNoQuestion(category=category, shape=shape, color=color, answer=answer, matches=matches)
 
 
-def _options_with(correct: str, pool: list[str], count: int, rng: random.Random) -> tuple[list[str], int]:
-    """`correct` plus `count - 1` distractors from `pool`, shuffled; returns (options, index)."""
-    distractors = rng.sample([p for p in pool if p != correct], count - 1)
-    options = [correct, *distractors]
-    rng.shuffle(options)
-    return options, options.index(correct)
+def either_yes_no_question(scene: Scene, category: str, rng: random.Random) -> YesNoQuestion:
+    """A question of `category` whose answer is a coin flip, or the other answer when the flip's
+    is impossible (no "No" for a shape question when all three shapes are present)."""
+    answer = rng.random() < 0.5
+    q = yes_no_question(scene, category, answer, rng) or yes_no_question(scene, category, not answer, rng)
+    assert q is not None
+    return q
 
 
 def choice_question(scene: Scene, category: str, rng: random.Random) -> ChoiceQuestion | None:
@@ -150,7 +151,7 @@ def choice_question(scene: Scene, category: str, rng: random.Random) -> ChoiceQu
         shape = rng.choice(shapes)
         target = next(o for o in scene.objects if o.shape == shape)
         question = f"What color is the {shape}?"
-        options, index = _options_with(target.color, list(COLORS), 4, rng)
+        options, index = options_with(target.color, list(COLORS), 4, rng)
     elif category == "shape":
         colors = unique_colors(scene)
         if not colors:
@@ -158,10 +159,10 @@ def choice_question(scene: Scene, category: str, rng: random.Random) -> ChoiceQu
         color = rng.choice(colors)
         target = next(o for o in scene.objects if o.color == color)
         question = f"What shape is the {color} object?"
-        options, index = _options_with(target.shape, list(SHAPES), 3, rng)
+        options, index = options_with(target.shape, list(SHAPES), 3, rng)
     elif category == "count":
         question = "How many objects are in the image?"
-        options, index = _options_with(str(len(scene.objects)), list(COUNT_OPTIONS), 4, rng)
+        options, index = options_with(str(len(scene.objects)), list(COUNT_OPTIONS), 4, rng)
     elif category == "position":
         pairs = unique_pairs(scene)
         if not pairs:
@@ -169,7 +170,7 @@ def choice_question(scene: Scene, category: str, rng: random.Random) -> ChoiceQu
         color, shape = rng.choice(pairs)
         target = next(o for o in scene.objects if (o.color, o.shape) == (color, shape))
         question = f"Where is the {color} {shape}?"
-        options, index = _options_with(target.cell, list(CELL_NAMES), 4, rng)
+        options, index = options_with(target.cell, list(CELL_NAMES), 4, rng)
     else:
         raise ValueError(f"unknown choice category {category!r}; expected one of {CHOICE_CATEGORIES}")
     return ChoiceQuestion(

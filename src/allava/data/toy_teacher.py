@@ -18,7 +18,7 @@ from allava.data.toy_questions import (
     YesNoQuestion,
     applicable_choice_categories,
     choice_question,
-    yes_no_question,
+    either_yes_no_question,
 )
 from allava.data.toy_text_tasks import sample_text_task
 from allava.data.toy_world import Scene, ToyObject, article, describe_object
@@ -208,10 +208,7 @@ def instruct_record(
     kind, sub = category.split("-", 1)
     exact = rng.random() < EXACT_FORMAT_PROBABILITY
     if kind == "pope":
-        answer = rng.random() < 0.5
-        # "No" is impossible for a shape question when all three shapes are present.
-        q = yes_no_question(scene, sub, answer, rng) or yes_no_question(scene, sub, not answer, rng)
-        assert q is not None
+        q = either_yes_no_question(scene, sub, rng)
         question, reply = format_yes_no_exact(q) if exact else _yes_no_free(q, rng)
     else:
         cq = choice_question(scene, sub, rng)

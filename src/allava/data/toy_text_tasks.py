@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from allava.data.answer_formats import choice_prompt, yes_no_prompt
+from allava.data.answer_formats import choice_prompt, options_with, yes_no_prompt
 
 WORDS: tuple[str, ...] = (
     "apple", "river", "garden", "window", "planet", "silver", "candle", "forest", "pencil",
@@ -107,11 +107,8 @@ def _word_list(rng: random.Random, n: int) -> list[str]:
 
 
 def _options(correct: str, pool: list[str], rng: random.Random) -> tuple[list[str], int]:
-    """3 or 4 distinct options (like the toy benchmarks), the correct one at a random place."""
-    wrong = rng.sample([p for p in pool if p != correct], rng.choice((2, 3)))
-    options = [correct, *wrong]
-    rng.shuffle(options)
-    return options, options.index(correct)
+    """3 or 4 options, like the toy benchmarks (3 for shape questions, 4 otherwise)."""
+    return options_with(correct, pool, rng.choice((3, 4)), rng)
 
 
 def _sum_check(rng: random.Random) -> tuple[str, str]:
