@@ -27,7 +27,7 @@ from allava.data.toy_benchmarks import write_toy_mcq, write_toy_pope
 from allava.data.toy_teacher import caption_record, instruct_record, text_record
 from allava.data.toy_world import encode_png, render_scene, sample_scene
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: captions describe objects in random order
 INFO_NAME = "toy_world.json"
 TRAIN_SPLITS = ("caption", "instruct", "text")
 OUTPUT_NAMES = ("caption", "instruct", "text", "val", "benchmarks", INFO_NAME)

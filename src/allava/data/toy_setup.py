@@ -7,15 +7,19 @@ from typing import Any, Mapping
 from allava.data.toy_generate import generate_toy_world, iter_corpus_texts
 from allava.data.toy_tokenizer import train_toy_tokenizer
 
+DEFAULT_VOCAB_SIZE = 1024
 
-def ensure_toy_world(root: str | Path, generate: Mapping[str, Any], progress: bool = True) -> Path:
+
+def ensure_toy_world(root: str | Path, generate: Mapping[str, Any], progress: bool = True
+                     ) -> dict[str, Any]:
     """Generates the toy world under `root` unless it is already there with these settings
-    (generation is idempotent), then trains its tokenizer if it has none."""
+    (generation is idempotent), then trains its tokenizer if the data changed or it has none.
+    Returns the generator's info (`skipped` says whether the data was already there)."""
     root = Path(root)
     params = dict(generate)
-    vocab_size = int(params.pop("tokenizer_vocab_size", 1024))
+    vocab_size = int(params.pop("tokenizer_vocab_size", DEFAULT_VOCAB_SIZE))
     info = generate_toy_world(root, progress=progress, **params)
     tokenizer_dir = root / "tokenizer"
     if not info.get("skipped") or not (tokenizer_dir / "tokenizer.json").is_file():
         train_toy_tokenizer(iter_corpus_texts(root), tokenizer_dir, vocab_size=vocab_size)
-    return root
+    return info

@@ -109,19 +109,33 @@ def _caption_intro(n: int, rng: random.Random) -> str:
 
 
 def _object_sentence(obj: ToyObject, rng: random.Random) -> str:
+    """One object in one of several word orders. Each order makes a different attribute the
+    first one said, so the rest can only be told by finding that object in the image from the
+    words so far (by size, colour, shape or position): the lookups the QA later asks for."""
+    size, color, shape, where = obj.size, obj.color, obj.shape, CELL_PHRASES[obj.cell]
     desc = describe_object(obj)
-    a, where = article(desc), CELL_PHRASES[obj.cell]
+    a = article(desc)
     return rng.choice((
-        f"{_capitalize(where)} there is {a} {desc}.",
         f"There is {a} {desc} {where}.",
+        f"{_capitalize(where)} there is {a} {desc}.",
         f"{_capitalize(a)} {desc} is {where}.",
+        f"The {shape} {where} is {size} and {color}.",
+        f"The {color} object {where} is {article(size)} {size} {shape}.",
+        f"{_capitalize(article(color))} {color} {shape} is {where}; it is {size}.",
     ))
 
 
 def caption_text(scene: Scene, rng: random.Random) -> str:
-    """Object count, then every object (size, colour, shape, position) in reading order."""
-    sentences = [_caption_intro(len(scene.objects), rng)]
-    sentences += [_object_sentence(obj, rng) for obj in scene.objects]
+    """Object count, then every object (size, colour, shape, position) in a random order.
+
+    Not in reading order on purpose: when the next object cannot be predicted from the image
+    alone, every object sentence trains the model to look objects up by what the text has
+    already said about them, the skill behind "Is there a red circle?" (benchmarks/README.md,
+    "Captions in random order"). GPT-4V's captions follow no fixed order either."""
+    objects = list(scene.objects)
+    rng.shuffle(objects)
+    sentences = [_caption_intro(len(objects), rng)]
+    sentences += [_object_sentence(obj, rng) for obj in objects]
     return " ".join(sentences)
 
 

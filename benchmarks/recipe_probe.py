@@ -1,0 +1,200 @@
+"""Try a toy training recipe fast: a caption phase, then QA phases, scored per question kind.
+
+The tool behind the toy recipe search in benchmarks/README.md. It builds the model from
+configs/train.yaml with Hydra overrides and trains it in-process (no Lightning, no shards) on
+a cached pool of records that the toy teacher wrote (generated on first use), then prints the
+teacher-forced accuracy of the answer's first token on 1,000 held-out Instruct records, per
+category. That accuracy tracks what eval.py's greedy decoding scores on the exact-format items.
+
+    # 600 caption steps (saved), then 1,000 steps of all Instruct records
+    python benchmarks/recipe_probe.py --caption-steps 600 --save /tmp/cap.pt \\
+        --schedule "1000:all" -- model.llm.model.config.num_hidden_layers=4
+    # a curriculum from the saved caption model: POPE first, then everything
+    python benchmarks/recipe_probe.py --load /tmp/cap.pt --caption-steps 0 \\
+        --schedule "400:pope-color,pope-shape,pope-pair;600:all-exact" --text 0.2
+
+A schedule is `steps:kinds` parts separated by `;`. Kinds are Instruct categories
+(`pope-color`, `mcq-count`, ...) in the exact benchmark format, or `all-exact` (every category,
+exact format only), or `all` (every Instruct record, free-form answers included).
+`--text` mixes that share of toy text-only records into every phase.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import pickle
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decision_probe import make_bundle  # noqa: E402
+
+from allava.data.samples import TrainingSample, collate  # noqa: E402
+from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
+from allava.data.toy_world import render_scene, sample_scene  # noqa: E402
+from allava.training.loss import causal_lm_loss  # noqa: E402
+
+HELD_OUT = 1000
+
+
+def make_pool(num_scenes: int, seed: int) -> dict:
+    """Per scene: its pixels, a Caption and an Instruct record; plus text-only records."""
+    rng = random.Random(seed)
+    pool: dict = {"caption": [], "instruct": [], "text": [], "images": []}
+    for i in range(num_scenes):
+        scene = sample_scene(rng)
+        pool["images"].append(np.asarray(render_scene(scene, rng)))
+        pool["caption"].append((caption_record(scene, rng, "p")["conversations"], i, None))
+        record = instruct_record(scene, rng, "p")
+        category = record["category"] if record["format"] == "exact" else None
+        pool["instruct"].append((record["conversations"], i, category))
+    for _ in range(num_scenes // 3):
+        pool["text"].append((text_record(rng, "p")["conversations"], None, None))
+    pool["images"] = np.stack(pool["images"])
+    return pool
+
+
+class Probe:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.bundle = make_bundle(None, args.overrides)
+        self.model = self.bundle.model.train()
+        path = Path(args.pool)
+        if path.is_file():
+            self.pool = pickle.loads(path.read_bytes())
+        else:
+            self.pool = make_pool(args.pool_size, seed=123)
+            path.write_bytes(pickle.dumps(self.pool))
+        config = self.model.vision.data_config
+        self.mean = torch.tensor(config["mean"]).view(1, 3, 1, 1)
+        self.std = torch.tensor(config["std"]).view(1, 3, 1, 1)
+        self.num_train = len(self.pool["images"]) - HELD_OUT
+        self.by_kind: dict[str, list[int]] = {"all": list(range(self.num_train))}
+        for i, (_, _, category) in enumerate(self.pool["instruct"][: self.num_train]):
+            if category is not None:
+                self.by_kind.setdefault(category, []).append(i)
+                self.by_kind.setdefault("all-exact", []).append(i)
+        self.cache: dict = {}
+        self.space = self.bundle.tokenizer.convert_tokens_to_ids("Ġ")
+
+    def sample(self, source: str, index: int):
+        key = (source, index)
+        if key not in self.cache:
+            conversation, image, category = self.pool[source][index]
+            tokens = self.bundle.text.encode_conversation(conversation,
+                                                          num_images=int(image is not None))
+            self.cache[key] = (tokens.input_ids, tokens.labels, image, category)
+        return self.cache[key]
+
+    def batch(self, items) -> dict:
+        batch = collate([TrainingSample(ids, labels, None) for ids, labels, _, _ in items],
+                        self.bundle.tokenizer.pad_token_id)
+        images = [image for _, _, image, _ in items if image is not None]
+        if images:
+            pixels = torch.from_numpy(self.pool["images"][images]).permute(0, 3, 1, 2).float()
+            batch["pixel_values"] = (pixels / 255 - self.mean) / self.std
+        return batch
+
+    def answer_position(self, labels: torch.Tensor) -> int:
+        position = int((labels != -100).nonzero()[0])
+        return position + 1 if int(labels[position]) == self.space else position
+
+    @torch.no_grad()
+    def evaluate(self, tag: str) -> None:
+        self.model.eval()
+        items = [self.sample("instruct", i) for i in range(self.num_train, len(self.pool["images"]))]
+        items = [item for item in items if item[3] is not None]
+        right: dict[str, list[int]] = {}
+        for start in range(0, len(items), 64):
+            chunk = items[start:start + 64]
+            batch = self.batch(chunk)
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                pixel_values=batch["pixel_values"]).logits
+            for row, item in enumerate(chunk):
+                at = self.answer_position(batch["labels"][row])
+                hit = int(logits[row, at - 1].argmax() == batch["labels"][row, at])
+                right.setdefault(item[3], []).append(hit)
+        self.model.train()
+        overall = np.mean([x for v in right.values() for x in v])
+        parts = " ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(right.items()))
+        print(f"  held-out {tag}: {overall:.3f} | {parts}", flush=True)
+
+    def phase(self, name: str, steps: int, kinds: list[str] | None) -> None:
+        """`kinds` None: the caption phase; else Instruct records of those kinds."""
+        args = self.args
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, betas=(0.9, 0.98),
+                                      weight_decay=0.0)
+        warmup = max(1, int(0.03 * steps))
+
+        def schedule(step: int) -> float:  # the stages' warm-up + cosine to 0.1x
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            items = []
+            for _ in range(args.batch_size):
+                if self.rng.random() < args.text:
+                    items.append(self.sample("text", self.rng.randrange(len(self.pool["text"]))))
+                elif kinds is None:
+                    items.append(self.sample("caption", self.rng.randrange(self.num_train)))
+                else:
+                    index = self.rng.choice(self.by_kind[self.rng.choice(kinds)])
+                    items.append(self.sample("instruct", index))
+            batch = self.batch(items)
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                pixel_values=batch["pixel_values"]).logits
+            loss = causal_lm_loss(logits, batch["labels"], args.loss)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            if step % args.every == 0 or step == steps:
+                print(f"{name} step {step} loss {loss.item():.3f} "
+                      f"{time.perf_counter() - start:.0f}s", flush=True)
+                if kinds is not None or step == steps:
+                    self.evaluate(f"{name}@{step}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--caption-steps", type=int, default=600)
+    parser.add_argument("--schedule", default="1000:all")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--loss", default="token", choices=("token", "sample"))
+    parser.add_argument("--text", type=float, default=0.1, help="share of text-only records")
+    parser.add_argument("--every", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pool", default="logs/probe_pool.pkl", help="cached record pool")
+    parser.add_argument("--pool-size", type=int, default=48000, help="scenes in a new pool")
+    parser.add_argument("--save", help="save the weights after the caption phase")
+    parser.add_argument("--load", help="start from weights saved with --save")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the model config")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    probe = Probe(args)
+    print(f"image tokens {probe.model.num_image_tokens}, "
+          f"{sum(p.numel() for p in probe.model.parameters()) / 1e6:.2f}M parameters", flush=True)
+    if args.load:
+        probe.model.load_state_dict(torch.load(args.load))
+    if args.caption_steps:
+        probe.phase("caption", args.caption_steps, None)
+    if args.save:
+        torch.save(probe.model.state_dict(), args.save)
+    for k, part in enumerate(filter(None, args.schedule.split(";"))):
+        steps, kinds = part.split(":")
+        probe.phase(f"qa{k}", int(steps), kinds.split(","))
+
+
+if __name__ == "__main__":
+    main()
