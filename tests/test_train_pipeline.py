@@ -102,3 +102,17 @@ def test_train_py_and_eval_py_from_the_command_line(toy_root, tmp_path):
     assert results["toy_mcq"]["num_items"] == 6
     predictions = (results_file.parent / "toy_mcq" / "predictions.jsonl").read_text().splitlines()
     assert len(predictions) == 6 and {"index", "prediction"} <= set(json.loads(predictions[0]))
+
+
+@pytest.mark.slow
+def test_curriculum_experiment_runs_three_stages_on_selected_records(tiny_train_config):
+    """`experiment=toy_curriculum`: a POPE-only stage between captions and all QA."""
+    cfg = tiny_train_config("experiment=toy_curriculum", "stage.pretrain.max_steps=2",
+                            "stage.qa_pope.max_steps=2", "stage.finetune.max_steps=2",
+                            "stage.qa_pope.val_every_n_steps=2",
+                            "stage.finetune.val_every_n_steps=2", "eval.benchmarks=[]")
+    assert list(cfg.stages) == ["pretrain", "qa_pope", "finetune"]
+    outcome = train(cfg)
+    assert set(outcome["exports"]) == {"pretrain", "qa_pope", "finetune"}
+    for stage in ("pretrain", "qa_pope", "finetune"):
+        assert (Path(outcome["run_dir"]) / stage / "export" / "model.safetensors").is_file()

@@ -14,7 +14,17 @@ from allava.models.build import VLMBundle
 
 def as_sources(entries: list[dict[str, Any]]) -> list[ShardSource]:
     return [ShardSource(path=str(e["path"]), repeat=float(e.get("repeat", 1.0)),
-                        name=e.get("name")) for e in entries]
+                        name=e.get("name"), select=_as_select(e.get("select")))
+            for e in entries]
+
+
+def _as_select(select: dict | None) -> dict[str, list] | None:
+    """`{field: value or [values]}` from a mixture entry, as lists."""
+    if not select:
+        return None
+    if not isinstance(select, dict):
+        raise ValueError(f"a mixture entry's select must map field names to values, got {select!r}")
+    return {str(k): list(v) if isinstance(v, (list, tuple)) else [v] for k, v in select.items()}
 
 
 class StageDataModule(L.LightningDataModule):

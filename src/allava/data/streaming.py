@@ -24,11 +24,30 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 @dataclass(frozen=True)
 class ShardSource:
-    """One shard directory of a mixture; `repeat` = times its samples are seen per epoch."""
+    """One shard directory of a mixture; `repeat` = times its samples are seen per epoch.
+
+    `select` keeps only records whose fields take one of the listed values, e.g.
+    `{"category": ["pope-color"], "format": ["exact"]}` (a curriculum stage, an ablation on one
+    subset). The mixing weight still counts the whole directory; scale it with `repeat`.
+    """
 
     path: str
     repeat: float = 1.0
     name: str | None = None
+    select: dict[str, list] | None = None
+
+    def selects(self, raw: dict) -> bool:
+        """Whether a tar sample passes `select`. Samples whose JSON cannot be read pass, so
+        that the sample processor counts them as bad records instead of losing them here."""
+        if not self.select:
+            return True
+        try:
+            record = json.loads(raw["json"])
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return True
+        if not isinstance(record, dict):
+            return True
+        return all(record.get(field) in values for field, values in self.select.items())
 
     @cached_property  # read once: sources are asked for urls and counts every epoch
     def manifest(self) -> dict[str, Any]:
@@ -59,6 +78,24 @@ def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> It
             yield from wds.tarfile_samples([{"url": url}], handler=wds.warn_and_continue)
         if not resampled:
             return
+
+
+def selected(samples: Iterator[dict], source: ShardSource) -> Iterator[dict]:
+    """The samples of `source` that its `select` keeps; a clear error instead of an endless
+    search when none has matched in ten directories' worth of draws (at least 10,000)."""
+    if not source.select:
+        yield from samples
+        return
+    misses, limit = 0, max(10 * source.num_samples(), 10_000)
+    for sample in samples:
+        if source.selects(sample):
+            misses = 0
+            yield sample
+            continue
+        misses += 1
+        if misses >= limit:
+            raise ValueError(f"no record of {source.path!r} matches select={source.select} "
+                             f"({misses} samples read); check the field names and values")
 
 
 def _shuffled(samples: Iterator[dict], rng: random.Random, buffer: int) -> Iterator[dict]:
@@ -107,8 +144,8 @@ class MixtureStream(IterableDataset):
     def __iter__(self):
         worker, num_workers = _worker_slot()
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
-        streams = [iter_tar_samples(urls, random.Random(rng.random()), resampled=True)
-                   for urls in self.urls]
+        streams = [selected(iter_tar_samples(urls, random.Random(rng.random()), resampled=True),
+                            source) for urls, source in zip(self.urls, self.sources)]
 
         def mixed() -> Iterator[dict]:
             while True:
@@ -146,6 +183,8 @@ class OrderedStream(IterableDataset):
             index = 0
             for source in self.sources:
                 for sample in iter_tar_samples(source.urls(), rng, resampled=False):
+                    if not source.selects(sample):
+                        continue
                     if index >= per_slot * slots:
                         return
                     if index % slots == slot:
