@@ -85,9 +85,11 @@ def make_conversation(task: str, rng: random.Random):
     return conversation, render_scene(scene, rng), task
 
 
-def answer_position(labels: torch.Tensor) -> int:
-    """The first supervised token that is not bare whitespace (the decision)."""
-    return int((labels != -100).nonzero()[0])
+def answer_position(labels: torch.Tensor, space_id: int) -> int:
+    """The first supervised token that is not bare whitespace (the decision): " Yes" may be
+    split as "Ġ" + "Yes"."""
+    position = int((labels != -100).nonzero()[0])
+    return position + 1 if int(labels[position]) == space_id else position
 
 
 def main() -> None:
@@ -144,9 +146,7 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad()
         for row, labels in enumerate(batch["labels"]):
-            position = answer_position(labels)
-            if int(labels[position]) == space:  # " Yes" split as "Ġ" + "Yes"
-                position += 1
+            position = answer_position(labels, space)
             right = int(logits[row, position - 1].argmax() == labels[position])
             window.append((categories[row], right))
         if step % args.every == 0:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decision_probe import make_bundle  # noqa: E402
+from decision_probe import answer_position, make_bundle  # noqa: E402
 
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
@@ -101,10 +101,6 @@ class Probe:
             batch["pixel_values"] = (pixels / 255 - self.mean) / self.std
         return batch
 
-    def answer_position(self, labels: torch.Tensor) -> int:
-        position = int((labels != -100).nonzero()[0])
-        return position + 1 if int(labels[position]) == self.space else position
-
     @torch.no_grad()
     def evaluate(self, tag: str) -> None:
         self.model.eval()
@@ -117,7 +113,7 @@ class Probe:
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                 pixel_values=batch["pixel_values"]).logits
             for row, item in enumerate(chunk):
-                at = self.answer_position(batch["labels"][row])
+                at = answer_position(batch["labels"][row], self.space)
                 hit = int(logits[row, at - 1].argmax() == batch["labels"][row, at])
                 right.setdefault(item[3], []).append(hit)
         self.model.train()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 from collections import Counter
 from functools import partial
 
@@ -108,7 +109,7 @@ def test_each_epoch_draws_a_new_order_reproducibly(mixed_quality_shards, process
 
 @pytest.fixture
 def categorised_shards(tmp_path):
-    """Text records of two categories, plus one record whose JSON is broken."""
+    """Six text records of two categories ("count": records 0 and 3), in two shards."""
     out = tmp_path / "categorised"
     with ShardWriter(out, samples_per_shard=4) as writer:
         for i in range(6):
@@ -146,8 +147,6 @@ def test_select_passes_unreadable_records_on_to_be_counted(tmp_path, processor):
         writer.write({"id": "kept", "category": "count", "conversations": turns("Kept?", "Yes.")})
     # Corrupt the first record's JSON inside the tar, as a damaged shard would be (its count
     # rides on the next good sample, hence first).
-    import tarfile
-
     shard = next(out.glob("*.tar"))
     members = []
     with tarfile.open(shard) as tar:
@@ -165,3 +164,22 @@ def test_select_passes_unreadable_records_on_to_be_counted(tmp_path, processor):
                               collate_fn=partial(collate, pad_id=tokenizer.pad_token_id)))
     assert sum(b["input_ids"].shape[0] for b in batches) == 1
     assert sum(b["rejected"].get("bad_json", 0) for b in batches) == 1
+
+
+def test_select_splits_the_selected_records_evenly_over_ranks(tmp_path, processor):
+    """Validation under DDP: every rank gets as many records as the others (3 selected of 7
+    over 2 ranks: 1 each), counted from the selection, not from the whole directory."""
+    process, _ = processor
+    out = tmp_path / "seven"
+    with ShardWriter(out, samples_per_shard=3) as writer:
+        for i in range(7):
+            writer.write({"id": f"r{i}", "category": "count" if i % 3 == 0 else "colour",
+                          "conversations": turns(f"Question {i}?", f"Answer {i}.")})
+    source = ShardSource(str(out), select={"category": ["count"]})
+    assert source.num_selected == 3 and source.num_samples() == 7
+    stream = OrderedStream([source], process)
+    per_rank = []
+    for rank in range(2):
+        stream.set_distributed(rank, 2)
+        per_rank.append(len(list(stream)))
+    assert per_rank == [1, 1]

@@ -69,6 +69,13 @@ class ShardSource:
     def num_samples(self) -> int:
         return sum(int(s.get("samples", 0)) for s in self.manifest["shards"])
 
+    @cached_property
+    def num_selected(self) -> int:
+        """Samples that pass `select` (one read of the directory, only when there is one)."""
+        if not self.select:
+            return self.num_samples()
+        return sum(self.selects(raw) for raw in iter_tar_samples(self.urls(), None, resampled=False))
+
 
 def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:
     """Tar samples from `urls`: forever with random shards, or once in order."""
@@ -173,7 +180,7 @@ class OrderedStream(IterableDataset):
     def __iter__(self):
         worker, num_workers = _worker_slot()
         slots, slot = self.world_size * num_workers, self.rank * num_workers + worker
-        total = sum(s.num_samples() for s in self.sources)
+        total = sum(s.num_selected for s in self.sources)
         if self.max_samples:
             total = min(total, self.max_samples)
         per_slot = total // slots  # equal counts everywhere; the remainder is left out

@@ -131,7 +131,7 @@ def caption_text(scene: Scene, rng: random.Random) -> str:
     Not in reading order on purpose: when the next object cannot be predicted from the image
     alone, every object sentence trains the model to look objects up by what the text has
     already said about them, the skill behind "Is there a red circle?" (benchmarks/README.md,
-    "Captions in random order"). GPT-4V's captions follow no fixed order either."""
+    session of 2026-11-27). GPT-4V's captions follow no fixed order either."""
     objects = list(scene.objects)
     rng.shuffle(objects)
     sentences = [_caption_intro(len(objects), rng)]
