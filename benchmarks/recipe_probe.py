@@ -17,15 +17,25 @@ A schedule is `steps:kinds` parts separated by `;`. Kinds are Instruct categorie
 (`pope-color`, `mcq-count`, ...) in the exact benchmark format, or `all-exact` (every category,
 exact format only), or `all` (every Instruct record, free-form answers included).
 `--text` mixes that share of toy text-only records into every phase.
+
+Other knobs: `--tower-steps N` first pretrains the tower alone on caption words (multi-label,
+CatLIP-style); `--turns 3` packs three questions about one image into each QA sample;
+`--caption-mix` keeps some Caption records in the QA phases; `--no-answer-space` drops the
+template's space before the answer; `--vision-lr` sets the tower's LR; `--device cuda` and
+`--time-limit` serve benchmarks/recipe_sweep.py, which runs many variants side by side on a
+GPU. The caption phase also reports held-out caption accuracy by word kind (colour, shape,
+size, count), which shows what the model has learnt to read from images.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import pickle
 import random
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +47,16 @@ from decision_probe import answer_position, make_bundle  # noqa: E402
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
 from allava.data.toy_world import render_scene, sample_scene  # noqa: E402
-from allava.training.loss import causal_lm_loss  # noqa: E402
 
 HELD_OUT = 1000
+EXTRA_QUESTIONS = 2  # further Instruct records per scene, for multi-turn samples (--turns)
 
 
-def make_pool(num_scenes: int, seed: int) -> dict:
-    """Per scene: its pixels, a Caption and an Instruct record; plus text-only records."""
+def make_pool_chunk(num_scenes: int, seed: int) -> dict:
+    """Per scene: its pixels, a Caption and an Instruct record (plus EXTRA_QUESTIONS more, for
+    multi-turn samples); plus text-only records."""
     rng = random.Random(seed)
-    pool: dict = {"caption": [], "instruct": [], "text": [], "images": []}
+    pool: dict = {"caption": [], "instruct": [], "extra": [], "text": [], "images": []}
     for i in range(num_scenes):
         scene = sample_scene(rng)
         pool["images"].append(np.asarray(render_scene(scene, rng)))
@@ -53,10 +64,35 @@ def make_pool(num_scenes: int, seed: int) -> dict:
         record = instruct_record(scene, rng, "p")
         category = record["category"] if record["format"] == "exact" else None
         pool["instruct"].append((record["conversations"], i, category))
+        pool["extra"].append([instruct_record(scene, rng, "p")["conversations"]
+                              for _ in range(EXTRA_QUESTIONS)])
     for _ in range(num_scenes // 3):
         pool["text"].append((text_record(rng, "p")["conversations"], None, None))
     pool["images"] = np.stack(pool["images"])
     return pool
+
+
+POOL_CHUNKS = 15  # a pool is the same whatever the number of processes that build it
+
+
+def make_pool(num_scenes: int, workers: int = 2) -> dict:
+    """`num_scenes` scenes in POOL_CHUNKS chunks (seeds 123, 124, ...), built by `workers`
+    processes and concatenated."""
+    chunk = -(-num_scenes // POOL_CHUNKS)
+    with ProcessPoolExecutor(max(1, min(workers, POOL_CHUNKS))) as executor:
+        parts = list(executor.map(make_pool_chunk, [chunk] * POOL_CHUNKS,
+                                  [123 + k for k in range(POOL_CHUNKS)]))
+    merged: dict = {key: [] for key in parts[0]}
+    offset = 0
+    for part in parts:
+        for key in ("caption", "instruct"):
+            merged[key] += [(conv, image + offset, cat) for conv, image, cat in part[key]]
+        for key in ("extra", "text"):
+            merged[key] += part[key]
+        merged["images"].append(part["images"])
+        offset += len(part["images"])
+    merged["images"] = np.concatenate(merged["images"])
+    return merged
 
 
 class Probe:
@@ -66,11 +102,16 @@ class Probe:
         self.bundle = make_bundle(None, args.overrides)
         self.model = self.bundle.model.train()
         path = Path(args.pool)
-        if path.is_file():
-            self.pool = pickle.loads(path.read_bytes())
-        else:
-            self.pool = make_pool(args.pool_size, seed=123)
+        self.pool = pickle.loads(path.read_bytes()) if path.is_file() else {}
+        if "extra" not in self.pool:  # absent, or cached by an older version of this probe
+            self.pool = make_pool(args.pool_size, workers=os.cpu_count() or 1)
             path.write_bytes(pickle.dumps(self.pool))
+        if args.no_answer_space:  # the answer's first token is then the options' letter token
+            self.bundle.tokenizer.chat_template = self.bundle.tokenizer.chat_template.replace(
+                "{{ ' ' + message['content']", "{{ message['content']")
+        self.device = torch.device(args.device)
+        self.deadline = time.perf_counter() + args.time_limit
+        self.model.to(self.device)
         config = self.model.vision.data_config
         self.mean = torch.tensor(config["mean"]).view(1, 3, 1, 1)
         self.std = torch.tensor(config["std"]).view(1, 3, 1, 1)
@@ -83,10 +124,13 @@ class Probe:
         self.cache: dict = {}
         self.space = self.bundle.tokenizer.convert_tokens_to_ids("Ġ")
 
-    def sample(self, source: str, index: int):
-        key = (source, index)
+    def sample(self, source: str, index: int, turns: int = 1):
+        key = (source, index, turns)
         if key not in self.cache:
             conversation, image, category = self.pool[source][index]
+            for extra in self.pool["extra"][index][: turns - 1]:  # follow-up turns: no image tag
+                question = extra[0]["value"].replace("<image>\n", "")
+                conversation = conversation + [{**extra[0], "value": question}, extra[1]]
             tokens = self.bundle.text.encode_conversation(conversation,
                                                           num_images=int(image is not None))
             self.cache[key] = (tokens.input_ids, tokens.labels, image, category)
@@ -99,7 +143,8 @@ class Probe:
         if images:
             pixels = torch.from_numpy(self.pool["images"][images]).permute(0, 3, 1, 2).float()
             batch["pixel_values"] = (pixels / 255 - self.mean) / self.std
-        return batch
+        return {key: value.to(self.device) for key, value in batch.items()
+                if isinstance(value, torch.Tensor)}
 
     @torch.no_grad()
     def evaluate(self, tag: str) -> None:
@@ -121,11 +166,68 @@ class Probe:
         parts = " ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(right.items()))
         print(f"  held-out {tag}: {overall:.3f} | {parts}", flush=True)
 
+    def tower_phase(self, steps: int) -> None:
+        """Pretrains the tower alone to predict which words its image's caption contains
+        (multi-label, from pooled features), as CatLIP pretrains towers on caption words."""
+        vocab = len(self.bundle.tokenizer)
+        tower = self.model.vision
+        head = torch.nn.Linear(2 * tower.feature_dim, vocab).to(self.device)
+        optimizer = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()),
+                                      lr=self.args.lr, weight_decay=0.0)
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            items = [self.sample("caption", self.rng.randrange(self.num_train))
+                     for _ in range(self.args.batch_size)]
+            batch = self.batch(items)
+            targets = torch.zeros(len(items), vocab, device=self.device)
+            for row, (_, labels, _, _) in enumerate(items):
+                targets[row, [t for t in labels if t >= 0]] = 1
+            features = tower(batch["pixel_values"])
+            logits = head(torch.cat([features.mean(1), features.amax(1)], -1))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            if step % self.args.every == 0 or step == steps:
+                print(f"tower step {step} loss {loss.item():.4f} "
+                      f"{time.perf_counter() - start:.0f}s", flush=True)
+
+    @torch.no_grad()
+    def evaluate_captions(self, tag: str) -> None:
+        """Teacher-forced accuracy on held-out captions, by the kind of word predicted: shows
+        which attributes the caption phase has taught the model to read from the image."""
+        self.model.eval()
+        words = {"shape": ("circle", "square", "triangle"),
+                 "color": ("red", "green", "blue", "yellow", "purple", "orange"),
+                 "size": ("small", "large"), "count": ("1", "2", "3")}
+        kind_of = {}
+        for kind, names in words.items():
+            for name in names:
+                for token in self.bundle.tokenizer.encode(" " + name, add_special_tokens=False)[:1]:
+                    kind_of[token] = kind
+        right: dict[str, list[int]] = {}
+        held_out = [self.sample("caption", i) for i in range(self.num_train, len(self.pool["images"]))]
+        for start in range(0, len(held_out), 64):
+            batch = self.batch(held_out[start:start + 64])
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                pixel_values=batch["pixel_values"]).logits
+            hits = logits[:, :-1].argmax(-1) == batch["labels"][:, 1:]
+            for target, hit in zip(batch["labels"][:, 1:].flatten().tolist(), hits.flatten().tolist()):
+                if target in kind_of:
+                    right.setdefault(kind_of[target], []).append(int(hit))
+        self.model.train()
+        print(f"  held-out captions {tag}: " + " ".join(
+            f"{kind} {np.mean(hits):.2f}" for kind, hits in sorted(right.items())), flush=True)
+
     def phase(self, name: str, steps: int, kinds: list[str] | None) -> None:
         """`kinds` None: the caption phase; else Instruct records of those kinds."""
         args = self.args
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, betas=(0.9, 0.98),
-                                      weight_decay=0.0)
+        vision = list(self.model.vision.parameters())
+        rest = [p for n, p in self.model.named_parameters() if not n.startswith("vision.")]
+        optimizer = torch.optim.AdamW(
+            [{"params": vision, "lr": args.lr if args.vision_lr is None else args.vision_lr},
+             {"params": rest, "lr": args.lr}],
+            betas=(0.9, 0.98), weight_decay=0.0)
         warmup = max(1, int(0.03 * steps))
 
         def schedule(step: int) -> float:  # the stages' warm-up + cosine to 0.1x
@@ -136,19 +238,22 @@ class Probe:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         start = time.perf_counter()
         for step in range(1, steps + 1):
+            if time.perf_counter() > self.deadline:
+                print(f"{name}: time limit reached at step {step - 1}", flush=True)
+                self.evaluate(f"{name}@{step - 1}")
+                raise SystemExit(0)
             items = []
             for _ in range(args.batch_size):
                 if self.rng.random() < args.text:
                     items.append(self.sample("text", self.rng.randrange(len(self.pool["text"]))))
-                elif kinds is None:
+                elif kinds is None or self.rng.random() < args.caption_mix:
                     items.append(self.sample("caption", self.rng.randrange(self.num_train)))
                 else:
                     index = self.rng.choice(self.by_kind[self.rng.choice(kinds)])
-                    items.append(self.sample("instruct", index))
+                    items.append(self.sample("instruct", index, args.turns))
             batch = self.batch(items)
-            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                pixel_values=batch["pixel_values"]).logits
-            loss = causal_lm_loss(logits, batch["labels"], args.loss)
+            loss = self.model.supervised_loss(batch["input_ids"], batch["attention_mask"],
+                                              batch["pixel_values"], batch["labels"], args.loss)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             optimizer.step()
@@ -159,20 +264,34 @@ class Probe:
                       f"{time.perf_counter() - start:.0f}s", flush=True)
                 if kinds is not None or step == steps:
                     self.evaluate(f"{name}@{step}")
+                if kinds is None:
+                    self.evaluate_captions(f"{name}@{step}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tower-steps", type=int, default=0,
+                        help="first pretrain the tower alone on caption words (CatLIP-style)")
     parser.add_argument("--caption-steps", type=int, default=600)
     parser.add_argument("--schedule", default="1000:all")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--vision-lr", type=float, default=None, help="tower LR (default --lr)")
     parser.add_argument("--loss", default="token", choices=("token", "sample"))
     parser.add_argument("--text", type=float, default=0.1, help="share of text-only records")
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pool", default="logs/probe_pool.pkl", help="cached record pool")
     parser.add_argument("--pool-size", type=int, default=48000, help="scenes in a new pool")
+    parser.add_argument("--turns", type=int, default=1,
+                        help=f"questions per QA sample, 1 to {1 + EXTRA_QUESTIONS} (multi-turn)")
+    parser.add_argument("--caption-mix", type=float, default=0.0,
+                        help="share of Caption records kept in the QA phases")
+    parser.add_argument("--no-answer-space", action="store_true",
+                        help="chat template without the space before the answer")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--time-limit", type=float, default=float("inf"),
+                        help="seconds; stop (after a last evaluation) when they are spent")
     parser.add_argument("--save", help="save the weights after the caption phase")
     parser.add_argument("--load", help="start from weights saved with --save")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the model config")
@@ -183,6 +302,8 @@ def main() -> None:
           f"{sum(p.numel() for p in probe.model.parameters()) / 1e6:.2f}M parameters", flush=True)
     if args.load:
         probe.model.load_state_dict(torch.load(args.load))
+    if args.tower_steps:
+        probe.tower_phase(args.tower_steps)
     if args.caption_steps:
         probe.phase("caption", args.caption_steps, None)
     if args.save:

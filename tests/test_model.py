@@ -91,3 +91,60 @@ def test_connector_width_mismatch_fails_at_build(bundle):
 
     with pytest.raises(ValueError, match="in_dim"):
         VisionLanguageModel(bundle.model.vision, LinearConnector(7, 32), bundle.model.llm, 3)
+
+
+@pytest.mark.parametrize("reduction", ["token", "sample"])
+def test_supervised_loss_equals_the_loss_on_full_logits(bundle, reduction):
+    """The training loss skips logits where no label is set; value and gradients must not move."""
+    from allava.training.loss import causal_lm_loss
+
+    model = bundle.model.train()
+    image_id, m = model.image_token_id, model.num_image_tokens
+    input_ids = torch.tensor([[1] + [image_id] * m + [5, 6, 7, 8, 9],
+                              [1, 10, 11, 12, 13, 14] + [0] * m])
+    labels = torch.full_like(input_ids, -100)
+    labels[0, -3:] = input_ids[0, -3:]  # three supervised tokens
+    labels[1, 4:6] = input_ids[1, 4:6]  # two, then padding
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 6:] = 0
+    pixels = torch.randn(1, 3, 32, 32)
+
+    def loss_and_grads(fast: bool):
+        model.zero_grad()
+        if fast:
+            loss = model.supervised_loss(input_ids, attention_mask, pixels, labels, reduction)
+        else:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                           pixel_values=pixels).logits
+            loss = causal_lm_loss(logits, labels, reduction)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    fast_loss, fast_grads = loss_and_grads(True)
+    full_loss, full_grads = loss_and_grads(False)
+    torch.testing.assert_close(fast_loss, full_loss)
+    assert len(fast_grads) == len(full_grads) > 0
+    for fast, full in zip(fast_grads, full_grads):
+        torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-6)
+
+
+def test_grid_pool_connector_emits_one_token_per_cell(tiny_train_config):
+    from allava.models.connectors import GridPoolConnector
+
+    cfg = tiny_train_config("model/connector=grid_pool", "model.vision.feature_layer=2")
+    model = build_vlm(cfg.model).model
+    assert model.vision.num_patches() == 16  # 32 px at stride 8
+    assert model.num_image_tokens == 9
+    assert model.encode_images(torch.randn(2, 3, 32, 32)).shape == (2, 9, 32)
+
+    # Pooling: a 4x4 grid of patches whose feature is the patch's row; 3x3 adaptive cells
+    # cover rows [0, 2), [1, 3), [2, 4), so their mean rows are 0.5, 1.5 and 2.5.
+    connector = GridPoolConnector(in_dim=1, out_dim=1, grid=3, depth=1)
+    with torch.no_grad():
+        connector.mlp.mlp[0].weight.fill_(1.0)
+        connector.mlp.mlp[0].bias.zero_()
+    rows = torch.arange(4.0).repeat_interleave(4).view(1, 16, 1)
+    pooled = connector(rows).view(3, 3)
+    torch.testing.assert_close(pooled, torch.tensor([[0.5] * 3, [1.5] * 3, [2.5] * 3]))
+    with pytest.raises(ValueError, match="square"):
+        connector(torch.zeros(1, 12, 1))

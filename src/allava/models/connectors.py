@@ -45,3 +45,32 @@ class MLPConnector(Connector):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.mlp(features)
+
+
+class GridPoolConnector(Connector):
+    """Average-pools the square patch grid to `grid`×`grid` cells, adds a learned embedding per
+    cell, then applies an MLP of `depth` layers (the pooling idea of spatial-pooling connectors
+    such as Honeybee's abstractors, without their convolutions).
+
+    Fewer tokens make every LLM step cheaper; the per-cell embedding tells the LLM where each
+    token sits, which rotary position offsets alone do not (they shift with the prompt)."""
+
+    def __init__(self, in_dim: int, out_dim: int, grid: int = 3, depth: int = 2):
+        super().__init__()
+        if grid < 1 or depth < 1:
+            raise ValueError(f"GridPoolConnector needs grid >= 1 and depth >= 1, got {grid}, {depth}")
+        self.in_dim, self.out_dim, self.grid = in_dim, out_dim, grid
+        self.cell_embedding = nn.Parameter(torch.zeros(grid * grid, in_dim))
+        self.mlp = MLPConnector(in_dim, out_dim, depth)
+
+    def num_tokens(self, num_patches: int) -> int:
+        return self.grid * self.grid
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch, num_patches, dim = features.shape
+        side = int(round(num_patches ** 0.5))
+        if side * side != num_patches:
+            raise ValueError(f"GridPoolConnector needs a square patch grid, got {num_patches} patches")
+        maps = features.transpose(1, 2).reshape(batch, dim, side, side)
+        pooled = nn.functional.adaptive_avg_pool2d(maps, self.grid).flatten(2).transpose(1, 2)
+        return self.mlp(pooled + self.cell_embedding)

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
 from allava.models.connectors import Connector
 from allava.models.vision_tower import TimmVisionTower
+from allava.training.loss import reduce_token_losses
+
+# Config fields of LLMs whose logits are more than `lm_head(last hidden state)`; for those the
+# loss takes the plain forward path.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
 class ImageTokenMismatch(ValueError):
@@ -65,6 +71,30 @@ class VisionLanguageModel(nn.Module):
         embeds = self.embed(input_ids, pixel_values)
         return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels,
                         use_cache=False, **kwargs)
+
+    def supervised_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                        pixel_values: torch.Tensor | None, labels: torch.Tensor,
+                        reduction: str = "token") -> torch.Tensor:
+        """The next-token loss, with vocabulary logits computed only where a label is set.
+
+        Prompts, images and padding carry no labels, so this skips most of the LM head's work
+        and the `[B, T, V]` logits tensor (benchmarks/README.md). Same value as
+        `causal_lm_loss(self(...).logits, labels)`; LLMs that transform their logits take that
+        path instead."""
+        if any(getattr(self.llm.config, name, None) for name in _LOGIT_TRANSFORMS):
+            from allava.training.loss import causal_lm_loss
+
+            logits = self(input_ids=input_ids, attention_mask=attention_mask,
+                          pixel_values=pixel_values).logits
+            return causal_lm_loss(logits, labels, reduction)
+        embeds = self.embed(input_ids, pixel_values)
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask,
+                                        use_cache=False).last_hidden_state
+        targets = labels[:, 1:]
+        supervised = targets != -100
+        logits = self.llm.get_output_embeddings()(hidden[:, :-1][supervised])
+        per_token = F.cross_entropy(logits.float(), targets[supervised], reduction="none")
+        return reduce_token_losses(per_token, supervised, reduction)
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

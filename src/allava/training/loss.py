@@ -12,18 +12,30 @@ import torch.nn.functional as F
 REDUCTIONS = ("token", "sample")
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "token"
-                   ) -> torch.Tensor:
+def check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    shift_logits = logits[:, :-1].float()
-    shift_labels = labels[:, 1:]
-    per_token = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
-                                shift_labels.reshape(-1), ignore_index=-100,
-                                reduction="none").view_as(shift_labels)
-    supervised = (shift_labels != -100).to(per_token.dtype)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "token"
+                   ) -> torch.Tensor:
+    """Loss from full `[B, T, V]` logits; `labels` `[B, T]` with -100 where unsupervised."""
+    check_reduction(reduction)
+    targets = labels[:, 1:]
+    supervised = targets != -100
+    per_token = F.cross_entropy(logits[:, :-1][supervised].float(), targets[supervised],
+                                reduction="none")
+    return reduce_token_losses(per_token, supervised, reduction)
+
+
+def reduce_token_losses(per_token: torch.Tensor, supervised: torch.Tensor, reduction: str
+                        ) -> torch.Tensor:
+    """`per_token`: the losses of the supervised tokens, in row-major order of the boolean
+    `[B, T]` mask `supervised`; averaged per `reduction`."""
+    check_reduction(reduction)
+    counts = supervised.sum(1)
     if reduction == "token":
-        return (per_token * supervised).sum() / supervised.sum().clamp(min=1)
-    per_sample = (per_token * supervised).sum(1) / supervised.sum(1).clamp(min=1)
-    has_labels = supervised.sum(1) > 0
-    return per_sample[has_labels].mean()
+        return per_token.sum() / counts.sum().clamp(min=1)
+    rows = supervised.nonzero()[:, 0]
+    sums = per_token.new_zeros(supervised.shape[0]).index_add(0, rows, per_token)
+    return (sums / counts.clamp(min=1))[counts > 0].mean()

@@ -10,7 +10,6 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
-from allava.training.loss import causal_lm_loss
 from allava.training.freezing import MODULES, apply_trainable, parameter_counts
 from allava.training.schedule import warmup_cosine
 
@@ -37,9 +36,9 @@ class VLMTrainingModule(L.LightningModule):
         return parameter_counts(self.model)
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            pixel_values=batch["pixel_values"]).logits
-        return causal_lm_loss(logits, batch["labels"], self.stage.get("loss_reduction", "token"))
+        return self.model.supervised_loss(batch["input_ids"], batch["attention_mask"],
+                                          batch["pixel_values"], batch["labels"],
+                                          self.stage.get("loss_reduction", "token"))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self(batch)
