@@ -55,7 +55,8 @@ def tiny_train_config(toy_root, tmp_path):
         world = [f"data.generate.{k}={v}" for k, v in TINY_WORLD.items()]
         base = [f"data.root={toy_root}", *world, *TINY_MODEL,
                 "data.batch_size=4", "data.val_max_samples=8", "data.shuffle_buffer=16",
-                "stage.pretrain.max_steps=3", "stage.finetune.max_steps=3",
+                "stage.tower.max_steps=3", "stage.pretrain.max_steps=3",
+                "stage.finetune.max_steps=3", "stage.tower.val_every_n_steps=3",
                 "stage.pretrain.val_every_n_steps=3", "stage.finetune.val_every_n_steps=3",
                 "callbacks.progress_bar.refresh_rate=0",
                 "eval.limit=8", "eval.batch_size=8", "logger=csv",

@@ -45,3 +45,39 @@ def test_token_reduction_matches_the_hugging_face_loss():
 def test_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="sample"):
         causal_lm_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, dtype=torch.long), "mean")
+
+
+def test_caption_word_targets_mark_exactly_the_supervised_tokens():
+    from allava.training.objectives import caption_word_targets
+
+    labels = torch.tensor([[-100, 4, 2, 4], [-100, -100, 1, -100]])
+    targets = caption_word_targets(labels, vocab_size=6)
+    assert targets.tolist() == [[0, 0, 1, 0, 1, 0], [0, 1, 0, 0, 0, 0]]
+
+
+def test_caption_words_loss_learns_from_image_rows_only_and_refuses_two_images():
+    from allava.training.objectives import CaptionWordsHead, caption_words_loss
+
+    image_id, per_image = 9, 2
+    vision = torch.nn.Flatten(2)  # [N, 3, 2, 2] -> [N, 3, 4]: 3 "patches" of 4 features
+    head = CaptionWordsHead(feature_dim=4, vocab_size=10)
+    batch = {"input_ids": torch.tensor([[1, image_id, image_id, 5], [1, 2, 3, 4]]),
+             "labels": torch.tensor([[-100, -100, -100, 5], [-100, 2, 3, 4]]),
+             "pixel_values": torch.randn(1, 3, 2, 2)}
+    loss = caption_words_loss(vision, head, batch, image_id, per_image)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        head(vision(batch["pixel_values"])), torch.eye(10)[5:6])
+    torch.testing.assert_close(loss, expected)  # the text-only row played no part
+    assert caption_words_loss(vision, head, {**batch, "pixel_values": None}, image_id,
+                              per_image) is None
+    two = {**batch, "input_ids": torch.tensor([[image_id] * 4, [1, 2, 3, 4]]),
+           "pixel_values": torch.randn(2, 3, 2, 2)}
+    with pytest.raises(ValueError, match="one image per sample"):
+        caption_words_loss(vision, head, two, image_id, per_image)
+
+
+def test_unknown_objective_is_refused():
+    from allava.training.objectives import check_objective
+
+    with pytest.raises(ValueError, match="caption_words"):
+        check_objective("contrastive")

@@ -29,24 +29,37 @@ def wandb_without_network(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_two_stages_with_wandb_offline_runs(tiny_train_config, wandb_without_network):
+    """The toy default: the tower stage, then ALLaVA's two stages, each with its W&B run."""
     cfg = tiny_train_config("logger=wandb", "run_group=test-group")
+    assert list(cfg.stages) == ["tower", "pretrain", "finetune"]
     outcome = train(cfg)
     run_dir = Path(outcome["run_dir"])
-    for stage in ("pretrain", "finetune"):
+    learning_rates = {"tower": {"lr/vision", "lr/caption_words_head"},
+                      "pretrain": {"lr/connector", "lr/llm"}, "finetune": {"lr/connector", "lr/llm"}}
+    for stage in ("tower", "pretrain", "finetune"):
         (run,) = find_runs(run_dir / stage / "wandb")
         history = read_history(run)
         losses = [row["train/loss"] for row in history if "train/loss" in row]
         assert losses and all(l > 0 for l in losses)
         assert any("train/grad_norm" in row for row in history)
         logged = {key for row in history for key in row}
-        assert {"lr/vision", "lr/connector", "lr/llm", "train/tokens_per_s", "val/loss"} <= logged
-        assert f"{stage}/val_samples/nrows" in logged  # the table of sample predictions
+        assert learning_rates[stage] | {"train/tokens_per_s", "val/loss"} <= logged
+        if stage != "tower":  # the table of sample predictions (the tower stage has no LLM output)
+            assert f"{stage}/val_samples/nrows" in logged
         assert (run_dir / stage / "checkpoints" / "last.ckpt").is_file()
         assert (run_dir / stage / "export" / "model.safetensors").is_file()
-    # The finetune stage started from the pretrain stage's weights, and changed them.
-    pre = load_exported(run_dir / "pretrain" / "export").model.state_dict()
-    fin = load_exported(run_dir / "finetune" / "export").model.state_dict()
-    assert any(not torch.equal(pre[k], fin[k]) for k in pre)
+    weights = {stage: load_exported(run_dir / stage / "export").model.state_dict()
+               for stage in ("tower", "pretrain", "finetune")}
+    tower, pre, fin = weights["tower"], weights["pretrain"], weights["finetune"]
+    # The tower stage trained the tower only; the next stages kept it frozen.
+    vision = [k for k in tower if k.startswith("vision.") and tower[k].is_floating_point()
+              and "running" not in k]
+    assert vision and all(torch.equal(tower[k], pre[k]) and torch.equal(pre[k], fin[k])
+                          for k in vision)
+    # Each stage started from the previous one's weights and changed the LLM.
+    llm = [k for k in pre if k.startswith("llm.")]
+    assert any(not torch.equal(tower[k], pre[k]) for k in llm)
+    assert any(not torch.equal(pre[k], fin[k]) for k in llm)
     results = json.loads((run_dir / "eval" / "results.json").read_text())
     assert set(results) == {"toy_pope", "toy_mcq"}
     assert 0.0 <= results["toy_pope"]["accuracy"] <= 1.0
@@ -107,12 +120,13 @@ def test_train_py_and_eval_py_from_the_command_line(toy_root, tmp_path):
 @pytest.mark.slow
 def test_curriculum_experiment_runs_three_stages_on_selected_records(tiny_train_config):
     """`experiment=toy_curriculum`: a POPE-only stage between captions and all QA."""
-    cfg = tiny_train_config("experiment=toy_curriculum", "stage.pretrain.max_steps=2",
+    cfg = tiny_train_config("experiment=toy_curriculum", "stage.tower.max_steps=2",
+                            "stage.tower.val_every_n_steps=2", "stage.pretrain.max_steps=2",
                             "stage.qa_pope.max_steps=2", "stage.finetune.max_steps=2",
                             "stage.qa_pope.val_every_n_steps=2",
                             "stage.finetune.val_every_n_steps=2", "eval.benchmarks=[]")
-    assert list(cfg.stages) == ["pretrain", "qa_pope", "finetune"]
+    assert list(cfg.stages) == ["tower", "pretrain", "qa_pope", "finetune"]
     outcome = train(cfg)
-    assert set(outcome["exports"]) == {"pretrain", "qa_pope", "finetune"}
+    assert set(outcome["exports"]) == {"tower", "pretrain", "qa_pope", "finetune"}
     for stage in ("pretrain", "qa_pope", "finetune"):
         assert (Path(outcome["run_dir"]) / stage / "export" / "model.safetensors").is_file()

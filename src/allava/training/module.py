@@ -11,6 +11,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
 from allava.training.freezing import MODULES, apply_trainable, parameter_counts
+from allava.training.objectives import CaptionWordsHead, caption_words_loss, check_objective
 from allava.training.schedule import warmup_cosine
 
 
@@ -18,7 +19,8 @@ class VLMTrainingModule(L.LightningModule):
     """Wraps a built `VLMBundle` for one training stage.
 
     `stage` fields used: `name`, `train` (modules that learn), `lr` (peak LR per module),
-    `weight_decay`, `warmup_ratio`, `min_lr_ratio`, `betas`, `loss_reduction`.
+    `weight_decay`, `warmup_ratio`, `min_lr_ratio`, `betas`, `loss_reduction`, `objective`
+    (`next_token`, the default, or `caption_words`: see `allava.training.objectives`).
     """
 
     def __init__(self, bundle: VLMBundle, stage: dict[str, Any],
@@ -31,27 +33,39 @@ class VLMTrainingModule(L.LightningModule):
         self.preview_max_new_tokens = preview_max_new_tokens
         self.rejected: Counter = Counter()
         apply_trainable(self.model, list(stage["train"]))
+        self.objective = check_objective(stage.get("objective", "next_token"))
+        # The caption-words head lives in this module only: it is not part of the exported VLM.
+        self.caption_words_head = (
+            CaptionWordsHead(self.model.vision.feature_dim, len(bundle.tokenizer))
+            if self.objective == "caption_words" else None)
 
     def parameter_counts(self) -> dict[str, dict[str, int]]:
         return parameter_counts(self.model)
 
-    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        if self.caption_words_head is not None:
+            return caption_words_loss(self.model.vision, self.caption_words_head, batch,
+                                      self.model.image_token_id, self.model.num_image_tokens)
         return self.model.supervised_loss(batch["input_ids"], batch["attention_mask"],
                                           batch["pixel_values"], batch["labels"],
                                           self.stage.get("loss_reduction", "token"))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self(batch)
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         size = batch["input_ids"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.rejected.update(batch.get("rejected", {}))
         if self.rejected:
             self.log_dict({f"data/rejected_{k}": float(v) for k, v in self.rejected.items()},
                           batch_size=size)
+        loss = self(batch)
+        if loss is None:  # nothing this objective can learn from (no image in the batch)
+            return None
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         loss = self(batch)
+        if loss is None:
+            return None
         self.log("val/loss", loss, prog_bar=True, sync_dist=True,
                  batch_size=batch["input_ids"].shape[0])
         return loss
@@ -69,7 +83,8 @@ class VLMTrainingModule(L.LightningModule):
             self.log("train/grad_norm", norm, batch_size=1)
 
     def on_validation_epoch_end(self) -> None:
-        if not self.preview_examples or self.trainer.sanity_checking:
+        if (not self.preview_examples or self.trainer.sanity_checking
+                or self.objective != "next_token"):
             return
         from allava.inference import VLMPredictor  # local: inference imports model code only
 
@@ -97,6 +112,9 @@ class VLMTrainingModule(L.LightningModule):
             if params:
                 groups.append({"params": params, "lr": float(self.stage["lr"][name]),
                                "name": name})
+        if self.caption_words_head is not None:  # trains with the tower, at its LR
+            groups.append({"params": list(self.caption_words_head.parameters()),
+                           "lr": float(self.stage["lr"]["vision"]), "name": "caption_words_head"})
         optimizer = torch.optim.AdamW(groups, weight_decay=float(self.stage["weight_decay"]),
                                       betas=tuple(self.stage.get("betas", (0.9, 0.999))))
         total = int(self.trainer.estimated_stepping_batches)

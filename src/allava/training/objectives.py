@@ -1,0 +1,61 @@
+"""What a stage optimises (`stage.objective`).
+
+- `next_token`: the VLM's next-token loss on supervised tokens (every ALLaVA stage).
+- `caption_words`: trains the vision tower alone to say which tokens an image's caption
+  contains (multi-label, from pooled features), the caption-word classification CatLIP uses to
+  pretrain towers. The toy default runs it first: a tower from random weights learns shapes this
+  way in hundreds of steps, while through the LLM's loss it did not learn them at all
+  (benchmarks/README.md). Real presets start from a pretrained tower and skip it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OBJECTIVES = ("next_token", "caption_words")
+
+
+def check_objective(name: str) -> str:
+    if name not in OBJECTIVES:
+        raise ValueError(f"stage.objective must be one of {OBJECTIVES}, got {name!r}")
+    return name
+
+
+class CaptionWordsHead(nn.Module):
+    """Mean- and max-pooled patch features -> one logit per vocabulary token."""
+
+    def __init__(self, feature_dim: int, vocab_size: int):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.proj = nn.Linear(2 * feature_dim, vocab_size)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.cat([features.mean(1), features.amax(1)], dim=-1))
+
+
+def caption_word_targets(labels: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """`[B, T]` labels (-100 where unsupervised) -> `[B, V]` multi-hot of the supervised tokens."""
+    targets = torch.zeros(labels.shape[0], vocab_size, device=labels.device)
+    rows, cols = (labels != -100).nonzero(as_tuple=True)
+    targets[rows, labels[rows, cols]] = 1.0
+    return targets
+
+
+def caption_words_loss(vision: nn.Module, head: CaptionWordsHead, batch: dict,
+                       image_token_id: int, tokens_per_image: int) -> torch.Tensor | None:
+    """Binary cross-entropy of `head(vision(image))` against the words of each image's answer.
+
+    Samples without an image are skipped (None when the batch has none); a sample with more
+    than one image is an error, since its words could not be told apart by image."""
+    pixel_values = batch.get("pixel_values")
+    if pixel_values is None or pixel_values.shape[0] == 0:
+        return None
+    per_row = (batch["input_ids"] == image_token_id).sum(1)
+    if bool((per_row > tokens_per_image).any()):
+        raise ValueError("the caption_words objective needs at most one image per sample; "
+                         "give this stage single-image records (e.g. Caption records)")
+    with_image = per_row > 0
+    targets = caption_word_targets(batch["labels"][with_image], head.vocab_size)
+    logits = head(vision(pixel_values))
+    return F.binary_cross_entropy_with_logits(logits, targets)
