@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# The main job: generates the toy world if absent, trains both stages, evaluates, prints a table.
+# The main job: generates the toy world if absent, trains the stages, evaluates, prints a table.
 demo: install
 	$(PY) train.py $(ARGS)
 

@@ -58,7 +58,8 @@ class GridPoolConnector(Connector):
     def __init__(self, in_dim: int, out_dim: int, grid: int = 3, depth: int = 2):
         super().__init__()
         if grid < 1 or depth < 1:
-            raise ValueError(f"GridPoolConnector needs grid >= 1 and depth >= 1, got {grid}, {depth}")
+            raise ValueError(
+                f"GridPoolConnector needs grid >= 1 and depth >= 1, got {grid}, {depth}")
         self.in_dim, self.out_dim, self.grid = in_dim, out_dim, grid
         self.cell_embedding = nn.Parameter(torch.zeros(grid * grid, in_dim))
         self.mlp = MLPConnector(in_dim, out_dim, depth)
@@ -70,7 +71,8 @@ class GridPoolConnector(Connector):
         batch, num_patches, dim = features.shape
         side = int(round(num_patches ** 0.5))
         if side * side != num_patches:
-            raise ValueError(f"GridPoolConnector needs a square patch grid, got {num_patches} patches")
+            raise ValueError(
+                f"GridPoolConnector needs a square patch grid, got {num_patches} patches")
         maps = features.transpose(1, 2).reshape(batch, dim, side, side)
         pooled = nn.functional.adaptive_avg_pool2d(maps, self.grid).flatten(2).transpose(1, 2)
         return self.mlp(pooled + self.cell_embedding)
