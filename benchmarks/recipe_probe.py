@@ -47,6 +47,7 @@ from decision_probe import answer_position, make_bundle  # noqa: E402
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
 from allava.data.toy_world import render_scene, sample_scene  # noqa: E402
+from allava.training.objectives import CaptionWordsHead, caption_words_loss  # noqa: E402
 
 HELD_OUT = 1000
 EXTRA_QUESTIONS = 2  # further Instruct records per scene, for multi-turn samples (--turns)
@@ -167,24 +168,18 @@ class Probe:
         print(f"  held-out {tag}: {overall:.3f} | {parts}", flush=True)
 
     def tower_phase(self, steps: int) -> None:
-        """Pretrains the tower alone to predict which words its image's caption contains
-        (multi-label, from pooled features), as CatLIP pretrains towers on caption words."""
-        vocab = len(self.bundle.tokenizer)
+        """Pretrains the tower alone on caption words: the `caption_words` objective of the
+        toy default's `tower` stage (allava.training.objectives)."""
         tower = self.model.vision
-        head = torch.nn.Linear(2 * tower.feature_dim, vocab).to(self.device)
+        head = CaptionWordsHead(tower.feature_dim, len(self.bundle.tokenizer)).to(self.device)
         optimizer = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()),
                                       lr=self.args.lr, weight_decay=0.0)
         start = time.perf_counter()
         for step in range(1, steps + 1):
             items = [self.sample("caption", self.rng.randrange(self.num_train))
                      for _ in range(self.args.batch_size)]
-            batch = self.batch(items)
-            targets = torch.zeros(len(items), vocab, device=self.device)
-            for row, (_, labels, _, _) in enumerate(items):
-                targets[row, [t for t in labels if t >= 0]] = 1
-            features = tower(batch["pixel_values"])
-            logits = head(torch.cat([features.mean(1), features.amax(1)], -1))
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+            loss = caption_words_loss(tower, head, self.batch(items), self.model.image_token_id,
+                                      self.model.num_image_tokens)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
