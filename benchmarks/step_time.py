@@ -43,14 +43,15 @@ def main() -> None:
             seed=0, overrides=overrides, pool=args.pool, pool_size=48000, no_answer_space=False,
             device="cpu", time_limit=float("inf"))
         probes[name] = Probe(probe_args)
+    optimizers = {name: torch.optim.AdamW(probe.model.parameters(), lr=1e-4)
+                  for name, probe in probes.items()}
     for kind in ("caption", "qa"):
         times: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for repeat in range(args.repeats + 3):
             for name, (_, loss_kind) in VARIANTS.items():
                 probe = probes[name]
                 model = probe.model
-                optimizer = probe.__dict__.setdefault(
-                    "optimizer", torch.optim.AdamW(model.parameters(), lr=1e-4))
+                optimizer = optimizers[name]
                 # Image placeholders depend on the connector: re-tokenize per variant.
                 batch = probe.batch([probe.sample(s, i) for s, i in _sources(kind)])
                 start = time.perf_counter()

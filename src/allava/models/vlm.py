@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
 from allava.models.connectors import Connector
 from allava.models.vision_tower import TimmVisionTower
-from allava.training.loss import reduce_token_losses
+from allava.training.loss import causal_lm_loss, next_token_loss
 
 # Config fields of LLMs whose logits are more than `lm_head(last hidden state)`; for those the
 # loss takes the plain forward path.
@@ -82,19 +81,14 @@ class VisionLanguageModel(nn.Module):
         `causal_lm_loss(self(...).logits, labels)`; LLMs that transform their logits take that
         path instead."""
         if any(getattr(self.llm.config, name, None) for name in _LOGIT_TRANSFORMS):
-            from allava.training.loss import causal_lm_loss
-
             logits = self(input_ids=input_ids, attention_mask=attention_mask,
                           pixel_values=pixel_values).logits
             return causal_lm_loss(logits, labels, reduction)
         embeds = self.embed(input_ids, pixel_values)
         hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask,
                                         use_cache=False).last_hidden_state
-        targets = labels[:, 1:]
-        supervised = targets != -100
-        logits = self.llm.get_output_embeddings()(hidden[:, :-1][supervised])
-        per_token = F.cross_entropy(logits.float(), targets[supervised], reduction="none")
-        return reduce_token_losses(per_token, supervised, reduction)
+        return next_token_loss(hidden, labels, reduction,
+                               to_logits=self.llm.get_output_embeddings())
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -6,33 +6,34 @@ weighs as much as a paragraph: the decisions in short answers are not drowned by
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
 REDUCTIONS = ("token", "sample")
 
 
-def check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "token"
                    ) -> torch.Tensor:
     """Loss from full `[B, T, V]` logits; `labels` `[B, T]` with -100 where unsupervised."""
-    check_reduction(reduction)
+    return next_token_loss(logits, labels, reduction)
+
+
+def next_token_loss(outputs: torch.Tensor, labels: torch.Tensor, reduction: str = "token",
+                    to_logits: Callable[[torch.Tensor], torch.Tensor] | None = None
+                    ) -> torch.Tensor:
+    """Next-token cross-entropy over the positions whose following label is set.
+
+    `outputs` `[B, T, ...]` are logits, or hidden states that `to_logits` (an LM head) turns
+    into logits: the head then runs on the supervised positions only."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
     targets = labels[:, 1:]
     supervised = targets != -100
-    per_token = F.cross_entropy(logits[:, :-1][supervised].float(), targets[supervised],
-                                reduction="none")
-    return reduce_token_losses(per_token, supervised, reduction)
-
-
-def reduce_token_losses(per_token: torch.Tensor, supervised: torch.Tensor, reduction: str
-                        ) -> torch.Tensor:
-    """`per_token`: the losses of the supervised tokens, in row-major order of the boolean
-    `[B, T]` mask `supervised`; averaged per `reduction`."""
-    check_reduction(reduction)
+    picked = outputs[:, :-1][supervised]
+    logits = picked if to_logits is None else to_logits(picked)
+    per_token = F.cross_entropy(logits.float(), targets[supervised], reduction="none")
     counts = supervised.sum(1)
     if reduction == "token":
         return per_token.sum() / counts.sum().clamp(min=1)
