@@ -47,6 +47,7 @@ from decision_probe import answer_position, make_bundle  # noqa: E402
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
 from allava.data.toy_world import render_scene, sample_scene  # noqa: E402
+from allava.training.freezing import keep_frozen_in_eval_mode  # noqa: E402
 from allava.training.objectives import CaptionWordsHead, caption_words_loss  # noqa: E402
 
 HELD_OUT = 1000
@@ -74,6 +75,7 @@ def make_pool_chunk(num_scenes: int, seed: int) -> dict:
 
 
 POOL_CHUNKS = 15  # a pool is the same whatever the number of processes that build it
+POOL_VERSION = 2  # bump when the teacher's records change (2: short answers)
 
 
 def make_pool(num_scenes: int, workers: int = 2) -> dict:
@@ -93,6 +95,7 @@ def make_pool(num_scenes: int, workers: int = 2) -> dict:
         merged["images"].append(part["images"])
         offset += len(part["images"])
     merged["images"] = np.concatenate(merged["images"])
+    merged["version"] = POOL_VERSION
     return merged
 
 
@@ -104,7 +107,7 @@ class Probe:
         self.model = self.bundle.model.train()
         path = Path(args.pool)
         self.pool = pickle.loads(path.read_bytes()) if path.is_file() else {}
-        if "extra" not in self.pool:  # absent, or cached by an older version of this probe
+        if self.pool.get("version") != POOL_VERSION:  # absent, or cached by an older version
             self.pool = make_pool(args.pool_size, workers=os.cpu_count() or 1)
             path.write_bytes(pickle.dumps(self.pool))
         if args.no_answer_space:  # the answer's first token is then the options' letter token
@@ -162,10 +165,15 @@ class Probe:
                 at = answer_position(batch["labels"][row], self.space)
                 hit = int(logits[row, at - 1].argmax() == batch["labels"][row, at])
                 right.setdefault(item[3], []).append(hit)
-        self.model.train()
+        self.train_mode()
         overall = np.mean([x for v in right.values() for x in v])
         parts = " ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(right.items()))
         print(f"  held-out {tag}: {overall:.3f} | {parts}", flush=True)
+
+    def train_mode(self) -> None:
+        """Train mode, except for a frozen tower (`--vision-lr 0`), as in train.py's stages."""
+        self.model.train()
+        keep_frozen_in_eval_mode(self.model)
 
     def tower_phase(self, steps: int) -> None:
         """Pretrains the tower alone on caption words: the `caption_words` objective of the
@@ -210,7 +218,7 @@ class Probe:
             for target, hit in zip(batch["labels"][:, 1:].flatten().tolist(), hits.flatten().tolist()):
                 if target in kind_of:
                     right.setdefault(kind_of[target], []).append(int(hit))
-        self.model.train()
+        self.train_mode()
         print(f"  held-out captions {tag}: " + " ".join(
             f"{kind} {np.mean(hits):.2f}" for kind, hits in sorted(right.items())), flush=True)
 
@@ -299,6 +307,9 @@ def main() -> None:
         probe.model.load_state_dict(torch.load(args.load))
     if args.tower_steps:
         probe.tower_phase(args.tower_steps)
+    if args.vision_lr == 0:  # frozen: no gradients, BatchNorm statistics kept
+        probe.model.vision.requires_grad_(False)
+        probe.train_mode()
     if args.caption_steps:
         probe.phase("caption", args.caption_steps, None)
     if args.save:

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from allava.data.answer_formats import CHOICE_SUFFIX, YES_NO_SUFFIX
+from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX, YES_NO_SUFFIX
 from allava.data.shard_writer import read_manifest, shard_paths
 from allava.data.toy_cli import main as toy_cli_main
+from allava.data import toy_generate
 from allava.data.toy_generate import generate_toy_world, iter_corpus_texts, iter_shard_records
 from allava.data.toy_teacher import (
     CAPTION_INSTRUCTIONS,
     CELL_PHRASES,
+    CHOICE_FORMAT_WEIGHTS,
     EXACT_FORMAT_PROBABILITY,
     caption_record,
     instruct_record,
@@ -209,7 +211,7 @@ def test_instruct_answers_are_right_for_the_scene() -> None:
         question, answer = human[len("<image>\n"):], gpt
         category, fmt = record["category"], record["format"]
         categories[category] += 1
-        formats[fmt] += 1
+        formats[category.split("-")[0], fmt] += 1
         kind, sub = category.split("-")
         if fmt == "exact" and kind == "pope":
             text, suffix = question.split("\n")
@@ -226,6 +228,11 @@ def test_instruct_answers_are_right_for_the_scene() -> None:
             assert len(set(options.values())) == len(options)
             truth = _mcq_truth(scene, sub, _MCQ_QUESTIONS[sub].match(lines[0]))
             assert options[answer] == truth
+        elif fmt == "short":
+            assert kind == "mcq"
+            text, suffix = question.split("\n")
+            assert suffix == SHORT_ANSWER_SUFFIX
+            assert answer == str(_mcq_truth(scene, sub, _MCQ_QUESTIONS[sub].match(text)))
         elif kind == "pope":
             assert answer.startswith("Yes, there") or answer.startswith("No, there is no ")
             if answer.startswith("Yes"):
@@ -244,8 +251,11 @@ def test_instruct_answers_are_right_for_the_scene() -> None:
     assert set(categories) == {
         "pope-shape", "pope-color", "pope-pair", "mcq-color", "mcq-shape", "mcq-count", "mcq-position"
     }
-    share = formats["exact"] / sum(formats.values())
-    assert EXACT_FORMAT_PROBABILITY - 0.05 < share < EXACT_FORMAT_PROBABILITY + 0.05
+    pope_exact = formats["pope", "exact"] / (formats["pope", "exact"] + formats["pope", "free"])
+    assert abs(pope_exact - EXACT_FORMAT_PROBABILITY) < 0.05
+    mcq = sum(n for (kind, _), n in formats.items() if kind == "mcq")
+    for fmt, weight in CHOICE_FORMAT_WEIGHTS.items():
+        assert abs(formats["mcq", fmt] / mcq - weight) < 0.05
     assert 0.35 < yes_no["Yes"] / sum(yes_no.values()) < 0.65
 
 
@@ -307,6 +317,16 @@ def test_generate_writes_all_splits_and_shares_images(tmp_path: Path) -> None:
     assert any(t.startswith("[INST] <image>\n") for t in texts)
     assert all(" [/INST] " in t for t in texts)
     assert [r["id"] for r in iter_shard_records(tmp_path / "text")][:2] == ["toy_text_000000", "toy_text_000001"]
+
+
+def test_parallel_rendering_writes_the_same_shards(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(toy_generate, "PARALLEL_MIN_IMAGES", 0)
+    monkeypatch.setattr(toy_generate, "RENDER_CHUNK", 4)
+    _small_world(tmp_path / "serial", workers=1)
+    _small_world(tmp_path / "parallel", workers=2)
+    for split in ("caption", "instruct", "val"):
+        serial, parallel = (_members(tmp_path / run / split) for run in ("serial", "parallel"))
+        assert list(serial) == list(parallel) and serial == parallel
 
 
 def test_generate_is_deterministic_and_idempotent(tmp_path: Path) -> None:

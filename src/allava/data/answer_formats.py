@@ -6,7 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-YES_NO_SUFFIX = "Answer the question using a single word or phrase."
+# LLaVA-1.5's short-answer instruction: POPE's yes/no questions use it, and so do open
+# questions answered by one word (VQAv2, GQA in LLaVA-1.5's training mix).
+SHORT_ANSWER_SUFFIX = "Answer the question using a single word or phrase."
+YES_NO_SUFFIX = SHORT_ANSWER_SUFFIX
 CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
 OPTION_LETTERS = "ABCD"
 
@@ -14,6 +17,12 @@ OPTION_LETTERS = "ABCD"
 def yes_no_prompt(question: str, answer: bool) -> tuple[str, str]:
     """A POPE-style prompt and its one-word answer."""
     return f"{question}\n{YES_NO_SUFFIX}", "Yes" if answer else "No"
+
+
+def short_answer_prompt(question: str, answer: str) -> tuple[str, str]:
+    """An open question with the short-answer instruction, and its answer as one word or
+    phrase, lower case as in VQAv2 ("red", "top left", "3")."""
+    return f"{question}\n{SHORT_ANSWER_SUFFIX}", answer
 
 
 def options_with(correct: str, pool: Sequence[str], count: int,

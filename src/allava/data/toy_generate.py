@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import multiprocessing
+import os
 import random
 import shutil
 import tarfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -27,7 +32,7 @@ from allava.data.toy_benchmarks import write_toy_mcq, write_toy_pope
 from allava.data.toy_teacher import caption_record, instruct_record, text_record
 from allava.data.toy_world import encode_png, render_scene, sample_scene
 
-FORMAT_VERSION = 4  # 4: captions describe objects in random order
+FORMAT_VERSION = 5  # 4: captions describe objects in random order; 5: short answers
 INFO_NAME = "toy_world.json"
 TRAIN_SPLITS = ("caption", "instruct", "text")
 OUTPUT_NAMES = ("caption", "instruct", "text", "val", "benchmarks", INFO_NAME)
@@ -45,20 +50,40 @@ def _item_rng(seed: int, index: int) -> random.Random:
     return random.Random(seed * 100_003 + index)
 
 
+def _render_item(seed: int, image_size: int, id_prefix: str, i: int) -> tuple[bytes, dict, dict]:
+    """Item `i` of a split: its PNG, its Caption record and its Instruct record."""
+    rng = _item_rng(seed, i)
+    scene = sample_scene(rng)
+    png = encode_png(render_scene(scene, rng, image_size))
+    image_id = f"{id_prefix}{i:06d}"
+    cap = caption_record(scene, rng, f"{id_prefix}cap_{i:06d}", image_id=image_id)
+    ins = instruct_record(scene, rng, f"{id_prefix}ins_{i:06d}", image_id=image_id)
+    return png, cap, ins
+
+
+# Rendering dominates generation; below this many images a process pool costs more than it saves.
+PARALLEL_MIN_IMAGES = 2000
+RENDER_CHUNK = 250
+
+
 def _write_image_split(
     seed: int, num_images: int, image_size: int, id_prefix: str,
-    writers: dict[str, ShardWriter], progress: bool, desc: str,
+    writers: dict[str, ShardWriter], progress: bool, desc: str, workers: int,
 ) -> None:
-    """Render `num_images` scenes; each image gets a caption and an instruct record."""
-    for i in tqdm(range(num_images), desc=desc, disable=not progress, unit="img"):
-        rng = _item_rng(seed, i)
-        scene = sample_scene(rng)
-        png = encode_png(render_scene(scene, rng, image_size))
-        image_id = f"{id_prefix}{i:06d}"
-        cap = caption_record(scene, rng, f"{id_prefix}cap_{i:06d}", image_id=image_id)
-        ins = instruct_record(scene, rng, f"{id_prefix}ins_{i:06d}", image_id=image_id)
-        writers["caption"].write(cap, png, "png")
-        writers["instruct"].write(ins, png, "png")
+    """Render `num_images` scenes; each image gets a caption and an instruct record. Items are
+    rendered by `workers` processes but written in index order, so the shards are the same
+    whatever the number of workers."""
+    render = partial(_render_item, seed, image_size, id_prefix)
+    parallel = workers > 1 and num_images >= PARALLEL_MIN_IMAGES
+    # fork: the workers run PIL and numpy code only, and start without re-importing the caller.
+    with (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+          if parallel else nullcontext()) as pool:
+        items = (pool.map(render, range(num_images), chunksize=RENDER_CHUNK) if parallel
+                 else map(render, range(num_images)))
+        for png, cap, ins in tqdm(items, total=num_images, desc=desc, disable=not progress,
+                                  unit="img"):
+            writers["caption"].write(cap, png, "png")
+            writers["instruct"].write(ins, png, "png")
 
 
 def _load_info(out_dir: Path) -> dict[str, Any] | None:
@@ -91,9 +116,13 @@ def generate_toy_world(
     seed: int = 0,
     samples_per_shard: int = 2000,
     progress: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Write the toy world dataset to `out_dir` (skipped when already there with the same
-    parameters) and return its info (the content of toy_world.json plus "out_dir", "skipped")."""
+    parameters) and return its info (the content of toy_world.json plus "out_dir", "skipped").
+    `workers` processes render the images (default: one per CPU core, at most 8); the output
+    does not depend on it."""
+    workers = workers or min(8, os.cpu_count() or 1)
     out = Path(out_dir)
     params = dict(
         num_images=num_images, num_text=num_text, num_val_images=num_val_images,
@@ -112,12 +141,12 @@ def generate_toy_world(
     with ShardWriter(out / "caption", samples_per_shard=samples_per_shard, metadata=meta) as cap, \
             ShardWriter(out / "instruct", samples_per_shard=samples_per_shard, metadata=meta) as ins:
         _write_image_split(split_seed(seed, "train"), num_images, image_size, "toy_",
-                           {"caption": cap, "instruct": ins}, progress, "toy train images")
+                           {"caption": cap, "instruct": ins}, progress, "toy train images", workers)
 
     with ShardWriter(out / "val", samples_per_shard=samples_per_shard, metadata=meta) as val:
         # Both records of a val image go to one directory.
         _write_image_split(split_seed(seed, "val"), num_val_images, image_size, "toy_val_",
-                           {"caption": val, "instruct": val}, progress, "toy val images")
+                           {"caption": val, "instruct": val}, progress, "toy val images", workers)
 
     with ShardWriter(out / "text", samples_per_shard=samples_per_shard, metadata=meta) as text:
         rng = random.Random(split_seed(seed, "text"))

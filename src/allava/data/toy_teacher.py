@@ -9,8 +9,9 @@ always right; the wording varies only as much as it takes to not overfit one tem
 from __future__ import annotations
 
 import random
+from functools import partial
 
-from allava.data.answer_formats import choice_prompt, yes_no_prompt
+from allava.data.answer_formats import choice_prompt, short_answer_prompt, yes_no_prompt
 from allava.data.chat_format import IMAGE_TAG
 from allava.data.toy_questions import (
     YES_NO_CATEGORIES,
@@ -26,6 +27,12 @@ from allava.data.toy_world import Scene, ToyObject, article, describe_object
 # Most QA uses the benchmark prompt format: its one-token answers carry the decision being
 # learnt, and would otherwise be drowned by the tokens of the free-form answers.
 EXACT_FORMAT_PROBABILITY = 0.75
+# Multiple-choice categories also come as LLaVA-1.5's short-answer format: the question without
+# options, answered by one word ("red"). That makes the model name the attribute as its first
+# answer token, which the letter answers then only have to look up among the options; the toy
+# MCQ categories left chance far sooner with it (benchmarks/README.md). Yes/no questions need
+# no such variant: their exact format is one already.
+CHOICE_FORMAT_WEIGHTS = {"exact": EXACT_FORMAT_PROBABILITY, "short": 0.15, "free": 0.10}
 
 CAPTION_INSTRUCTIONS: tuple[str, ...] = (
     "Describe this image in detail.",
@@ -176,6 +183,11 @@ def format_choice_exact(q: ChoiceQuestion) -> tuple[str, str]:
     return choice_prompt(q.question, q.options, q.answer_index)
 
 
+def format_choice_short(q: ChoiceQuestion) -> tuple[str, str]:
+    """The question without its options, answered by the option's text as one word or phrase."""
+    return short_answer_prompt(q.question, q.answer_text)
+
+
 def _yes_no_free(q: YesNoQuestion, rng: random.Random) -> tuple[str, str]:
     question = rng.choice(_YES_NO_PARAPHRASES).format(subject=q.subject_phrase)
     if not q.answer:
@@ -217,20 +229,23 @@ def instruct_record(
     scene: Scene, rng: random.Random, record_id: str, image_id: str | None = None
 ) -> dict:
     """An Instruct record (source "toy_instruct"): one benchmark-category question about the
-    image, mostly in the exact benchmark prompt format, otherwise free-form."""
+    image, mostly in the exact benchmark prompt format, otherwise free-form or (multiple-choice
+    categories only) as a short-answer question. `format` in the record says which."""
     category = rng.choice(instruct_categories(scene))
     kind, sub = category.split("-", 1)
-    exact = rng.random() < EXACT_FORMAT_PROBABILITY
     if kind == "pope":
+        fmt = "exact" if rng.random() < EXACT_FORMAT_PROBABILITY else "free"
         q = either_yes_no_question(scene, sub, rng)
-        question, reply = format_yes_no_exact(q) if exact else _yes_no_free(q, rng)
+        question, reply = format_yes_no_exact(q) if fmt == "exact" else _yes_no_free(q, rng)
     else:
+        (fmt,) = rng.choices(list(CHOICE_FORMAT_WEIGHTS), list(CHOICE_FORMAT_WEIGHTS.values()))
         cq = choice_question(scene, sub, rng)
         assert cq is not None, f"{category} chosen for a scene where it does not apply"
-        question, reply = format_choice_exact(cq) if exact else _choice_free(cq, rng)
+        question, reply = {"exact": format_choice_exact, "short": format_choice_short,
+                           "free": partial(_choice_free, rng=rng)}[fmt](cq)
     return _record(
         record_id, image_id or record_id, f"{IMAGE_TAG}\n{question}", reply, "toy_instruct",
-        category=category, format="exact" if exact else "free",
+        category=category, format=fmt,
     )
 
 

@@ -17,6 +17,18 @@ def apply_trainable(model: nn.Module, trainable: list[str]) -> None:
         getattr(model, name).requires_grad_(name in trainable)
 
 
+def keep_frozen_in_eval_mode(model: nn.Module) -> None:
+    """Puts every module of MODULES that has no trainable parameter in eval mode.
+
+    A frozen tower must stay what it was when it froze: in train mode its BatchNorm layers
+    would keep updating their running statistics (and dropout would keep firing), although no
+    optimizer touches it. Call after anything that switches the whole model to train mode."""
+    for name in MODULES:
+        module = getattr(model, name)
+        if not any(p.requires_grad for p in module.parameters()):
+            module.eval()
+
+
 def parameter_counts(model: nn.Module) -> dict[str, dict[str, int]]:
     counts = {}
     for name in MODULES:

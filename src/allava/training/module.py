@@ -10,7 +10,8 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
-from allava.training.freezing import MODULES, apply_trainable, parameter_counts
+from allava.training.freezing import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
+                                      parameter_counts)
 from allava.training.objectives import CaptionWordsHead, caption_words_loss, check_objective
 from allava.training.schedule import warmup_cosine
 
@@ -41,6 +42,14 @@ class VLMTrainingModule(L.LightningModule):
 
     def parameter_counts(self) -> dict[str, dict[str, int]]:
         return parameter_counts(self.model)
+
+    def train(self, mode: bool = True):
+        # Lightning switches the whole module to train mode at the start of fitting and after
+        # every validation; frozen parts (the toy tower after its stage) stay in eval mode.
+        super().train(mode)
+        if mode:
+            keep_frozen_in_eval_mode(self.model)
+        return self
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor | None:
         if self.caption_words_head is not None:
