@@ -29,6 +29,7 @@ size, count), which shows what the model has learnt to read from images.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import pickle
@@ -46,7 +47,7 @@ from decision_probe import answer_position, make_bundle  # noqa: E402
 
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
-from allava.data.toy_world import render_scene, sample_scene  # noqa: E402
+from allava.data.toy_world import COLORS, SHAPES, SIZES, render_scene, sample_scene  # noqa: E402
 from allava.training.freezing import keep_frozen_in_eval_mode  # noqa: E402
 from allava.training.objectives import CaptionWordsHead, caption_words_loss  # noqa: E402
 
@@ -195,19 +196,19 @@ class Probe:
                 print(f"tower step {step} loss {loss.item():.4f} "
                       f"{time.perf_counter() - start:.0f}s", flush=True)
 
+    @functools.cache
+    def caption_word_kinds(self) -> dict[int, str]:
+        """First token of each toy-world word (" red", " circle", ...) -> its kind."""
+        words = {"shape": SHAPES, "color": tuple(COLORS), "size": SIZES, "count": ("1", "2", "3")}
+        return {self.bundle.tokenizer.encode(" " + name, add_special_tokens=False)[0]: kind
+                for kind, names in words.items() for name in names}
+
     @torch.no_grad()
     def evaluate_captions(self, tag: str) -> None:
         """Teacher-forced accuracy on held-out captions, by the kind of word predicted: shows
         which attributes the caption phase has taught the model to read from the image."""
         self.model.eval()
-        words = {"shape": ("circle", "square", "triangle"),
-                 "color": ("red", "green", "blue", "yellow", "purple", "orange"),
-                 "size": ("small", "large"), "count": ("1", "2", "3")}
-        kind_of = {}
-        for kind, names in words.items():
-            for name in names:
-                for token in self.bundle.tokenizer.encode(" " + name, add_special_tokens=False)[:1]:
-                    kind_of[token] = kind
+        kind_of = self.caption_word_kinds()
         right: dict[str, list[int]] = {}
         held_out = [self.sample("caption", i) for i in range(self.num_train, len(self.pool["images"]))]
         for start in range(0, len(held_out), 64):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from allava.data.answer_formats import CHOICE_SUFFIX, OPTION_LETTERS, YES_NO_SUFFIX, choice_prompt
+from allava.data.answer_formats import CHOICE_SUFFIX, OPTION_LETTERS, SHORT_ANSWER_SUFFIX, choice_prompt
 from allava.data.toy_text_tasks import TEXT_TASKS
 
 YES_NO_TASKS = ("sum_check", "word_in_list", "starts_with", "larger_check")
@@ -45,7 +45,7 @@ def test_yes_no_tasks_are_right_and_balanced(name: str) -> None:
     for _ in range(300):
         prompt, answer = TEXT_TASKS[name](rng)
         question, suffix = prompt.split("\n")
-        assert suffix == YES_NO_SUFFIX
+        assert suffix == SHORT_ANSWER_SUFFIX
         assert answer == ("Yes" if _true_yes_no(question) else "No")
         answers.append(answer)
     assert 0.3 < answers.count("Yes") / len(answers) < 0.7

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX, YES_NO_SUFFIX
+from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.data.shard_writer import read_manifest, shard_paths
 from allava.data.toy_cli import main as toy_cli_main
 from allava.data import toy_generate
@@ -215,7 +215,7 @@ def test_instruct_answers_are_right_for_the_scene() -> None:
         kind, sub = category.split("-")
         if fmt == "exact" and kind == "pope":
             text, suffix = question.split("\n")
-            assert suffix == YES_NO_SUFFIX
+            assert suffix == SHORT_ANSWER_SUFFIX
             truth = _yes_no_truth(scene, _YES_NO.match(text)["subject"])
             assert answer == ("Yes" if truth else "No")
             yes_no[answer] += 1

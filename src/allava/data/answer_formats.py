@@ -1,5 +1,6 @@
-"""The two answer formats the benchmarks ask for (LLaVA-1.5 evaluation conventions), shared by
-the toy teacher's image QA and its text-only tasks so that both say them the same way."""
+"""The answer formats the benchmarks ask for (LLaVA-1.5 evaluation conventions), shared by the
+toy teacher's image QA, its text-only tasks and the evaluation prompts, so that training data
+and evaluation say them the same way."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from collections.abc import Sequence
 # LLaVA-1.5's short-answer instruction: POPE's yes/no questions use it, and so do open
 # questions answered by one word (VQAv2, GQA in LLaVA-1.5's training mix).
 SHORT_ANSWER_SUFFIX = "Answer the question using a single word or phrase."
-YES_NO_SUFFIX = SHORT_ANSWER_SUFFIX
 CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
 OPTION_LETTERS = "ABCD"
 
 
 def yes_no_prompt(question: str, answer: bool) -> tuple[str, str]:
     """A POPE-style prompt and its one-word answer."""
-    return f"{question}\n{YES_NO_SUFFIX}", "Yes" if answer else "No"
+    return f"{question}\n{SHORT_ANSWER_SUFFIX}", "Yes" if answer else "No"
 
 
 def short_answer_prompt(question: str, answer: str) -> tuple[str, str]:

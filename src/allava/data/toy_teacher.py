@@ -9,7 +9,6 @@ always right; the wording varies only as much as it takes to not overfit one tem
 from __future__ import annotations
 
 import random
-from functools import partial
 
 from allava.data.answer_formats import choice_prompt, short_answer_prompt, yes_no_prompt
 from allava.data.chat_format import IMAGE_TAG
@@ -241,8 +240,12 @@ def instruct_record(
         (fmt,) = rng.choices(list(CHOICE_FORMAT_WEIGHTS), list(CHOICE_FORMAT_WEIGHTS.values()))
         cq = choice_question(scene, sub, rng)
         assert cq is not None, f"{category} chosen for a scene where it does not apply"
-        question, reply = {"exact": format_choice_exact, "short": format_choice_short,
-                           "free": partial(_choice_free, rng=rng)}[fmt](cq)
+        if fmt == "exact":
+            question, reply = format_choice_exact(cq)
+        elif fmt == "short":
+            question, reply = format_choice_short(cq)
+        else:
+            question, reply = _choice_free(cq, rng)
     return _record(
         record_id, image_id or record_id, f"{IMAGE_TAG}\n{question}", reply, "toy_instruct",
         category=category, format=fmt,

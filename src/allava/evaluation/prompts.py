@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
 
 
@@ -16,8 +17,9 @@ from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
 class PromptStyle:
     """The instructions appended to a question, per benchmark kind."""
 
-    short_answer_suffix: str = "\nAnswer the question using a single word or phrase."
-    multiple_choice_suffix: str = "\nAnswer with the option's letter from the given choices directly."
+    # The same wording as the toy teacher's training prompts.
+    short_answer_suffix: str = f"\n{SHORT_ANSWER_SUFFIX}"
+    multiple_choice_suffix: str = f"\n{CHOICE_SUFFIX}"
     use_hint: bool = True  # LLaVA-1.5 puts MMBench's/ScienceQA's hint (context) before the question
 
 
