@@ -182,7 +182,7 @@ class Probe:
         tower = self.model.vision
         head = CaptionWordsHead(tower.feature_dim, len(self.bundle.tokenizer)).to(self.device)
         optimizer = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()),
-                                      lr=self.args.lr, weight_decay=0.0)
+                                      lr=self.args.tower_lr or self.args.lr, weight_decay=0.0)
         start = time.perf_counter()
         for step in range(1, steps + 1):
             items = [self.sample("caption", self.rng.randrange(self.num_train))
@@ -256,8 +256,9 @@ class Probe:
                     index = self.rng.choice(self.by_kind[self.rng.choice(kinds)])
                     items.append(self.sample("instruct", index, args.turns))
             batch = self.batch(items)
+            reduction = "token" if kinds is None else args.loss  # as the pretrain stage
             loss = self.model.supervised_loss(batch["input_ids"], batch["attention_mask"],
-                                              batch["pixel_values"], batch["labels"], args.loss)
+                                              batch["pixel_values"], batch["labels"], reduction)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             optimizer.step()
@@ -281,7 +282,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--vision-lr", type=float, default=None, help="tower LR (default --lr)")
-    parser.add_argument("--loss", default="token", choices=("token", "sample"))
+    parser.add_argument("--tower-lr", type=float, default=None,
+                        help="LR of the tower-alone phase (default --lr)")
+    parser.add_argument("--loss", default="token", choices=("token", "sample"),
+                        help="loss reduction of the QA phases (the caption phase: token)")
     parser.add_argument("--text", type=float, default=0.1, help="share of text-only records")
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)

@@ -148,3 +148,18 @@ def test_grid_pool_connector_emits_one_token_per_cell(tiny_train_config):
     torch.testing.assert_close(pooled, torch.tensor([[0.5] * 3, [1.5] * 3, [2.5] * 3]))
     with pytest.raises(ValueError, match="square"):
         connector(torch.zeros(1, 12, 1))
+
+
+def test_grid_pool_cell_embedding_init():
+    from allava.models.connectors import GridPoolConnector
+
+    plain = GridPoolConnector(in_dim=8, out_dim=4, grid=4)
+    assert torch.count_nonzero(plain.cell_embedding) == 0  # starts as pooling + MLP
+    torch.manual_seed(0)
+    marked = GridPoolConnector(in_dim=64, out_dim=4, grid=4, embedding_init_std=0.5)
+    embedding = marked.cell_embedding.detach()
+    assert embedding.shape == (16, 64)
+    assert 0.4 < embedding.std().item() < 0.6
+    # Every cell is told apart from the first step: no two rows alike.
+    distances = torch.cdist(embedding, embedding) + torch.eye(16) * 1e9
+    assert distances.min().item() > 1.0

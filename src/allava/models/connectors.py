@@ -55,13 +55,16 @@ class GridPoolConnector(Connector):
     Fewer tokens make every LLM step cheaper; the per-cell embedding tells the LLM where each
     token sits, which rotary position offsets alone do not (they shift with the prompt)."""
 
-    def __init__(self, in_dim: int, out_dim: int, grid: int = 3, depth: int = 2):
+    def __init__(self, in_dim: int, out_dim: int, grid: int = 3, depth: int = 2,
+                 embedding_init_std: float = 0.0):
         super().__init__()
         if grid < 1 or depth < 1:
             raise ValueError(
                 f"GridPoolConnector needs grid >= 1 and depth >= 1, got {grid}, {depth}")
         self.in_dim, self.out_dim, self.grid = in_dim, out_dim, grid
-        self.cell_embedding = nn.Parameter(torch.zeros(grid * grid, in_dim))
+        # Zero: the connector starts as plain pooling + MLP. Non-zero: the cells are told
+        # apart from the first step, before the embedding has learnt anything.
+        self.cell_embedding = nn.Parameter(torch.randn(grid * grid, in_dim) * embedding_init_std)
         self.mlp = MLPConnector(in_dim, out_dim, depth)
 
     def num_tokens(self, num_patches: int) -> int:
