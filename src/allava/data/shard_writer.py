@@ -16,7 +16,7 @@ import tarfile
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 MANIFEST_NAME = "manifest.json"
 REJECTS_NAME = "rejects.jsonl"
@@ -75,7 +75,12 @@ class ShardWriter:
         max_shard_bytes: int | None = None,
         overwrite: bool = False,
         metadata: dict[str, Any] | None = None,
+        resume: dict[str, Any] | None = None,
+        on_shard_closed: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        """`resume`: a `state()` saved by `on_shard_closed` during an interrupted run into this
+        directory; the shards it lists are kept and writing continues after them. Anything
+        written after that state (later shards, rejects) is discarded."""
         if samples_per_shard < 1:
             raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
         if max_shard_bytes is not None and max_shard_bytes < 1:
@@ -87,8 +92,7 @@ class ShardWriter:
         self.samples_per_shard = samples_per_shard
         self.max_shard_bytes = max_shard_bytes
         self.metadata = dict(metadata or {})
-        self._prepare_dir(overwrite)
-
+        self.on_shard_closed = on_shard_closed
         self._shards: list[dict[str, Any]] = []
         self._tar: tarfile.TarFile | None = None
         self._tar_tmp: Path | None = None
@@ -98,8 +102,13 @@ class ShardWriter:
         self._with_image = 0
         self._rejects: Counter[str] = Counter()
         self._rejects_file: io.TextIOWrapper | None = None
+        self._rejects_lines = 0
         self._closed = False
         self.manifest: dict[str, Any] | None = None
+        if resume is None:
+            self._prepare_dir(overwrite)
+        else:
+            self._restore(resume)
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -121,6 +130,35 @@ class ShardWriter:
             )
         for path in existing:
             path.unlink()
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        kept = {shard["name"] for shard in state["shards"]}
+        for path in self.out_dir.glob(f"{self.prefix}-*.tar*"):
+            if path.name not in kept:  # written after the saved state, or unfinished
+                path.unlink()
+        for shard in state["shards"]:
+            path = self.out_dir / shard["name"]
+            if not path.is_file() or path.stat().st_size != shard["bytes"]:
+                raise RuntimeError(f"cannot resume in {self.out_dir}: {shard['name']} is missing "
+                                   "or changed since it was written; start over with overwrite")
+            with tarfile.open(path) as tar:
+                self._keys.update(name.split(".", 1)[0] for name in tar.getnames())
+        self._shards = [dict(shard) for shard in state["shards"]]
+        self._written = state["written"]
+        self._with_image = state["with_image"]
+        self._rejects = Counter(state["rejected_by_reason"])
+        self._rejects_lines = state["rejects_lines"]
+        (self.out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+        rejects = self.out_dir / REJECTS_NAME
+        if rejects.is_file():  # keep the lines the state accounts for
+            lines = rejects.read_text(encoding="utf-8").splitlines(keepends=True)
+            rejects.write_text("".join(lines[: self._rejects_lines]), encoding="utf-8")
+
+    def state(self) -> dict[str, Any]:
+        """What `resume` needs: everything written so far, as of the last finished shard."""
+        return {"shards": [dict(shard) for shard in self._shards], "written": self._written,
+                "with_image": self._with_image, "rejected_by_reason": dict(self._rejects),
+                "rejects_lines": self._rejects_lines}
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -147,6 +185,10 @@ class ShardWriter:
                 {"name": final.name, "samples": self._shard_samples, "bytes": final.stat().st_size}
             )
         self._tar, self._tar_tmp = None, None
+        if self.on_shard_closed is not None and self._shard_samples:
+            if self._rejects_file is not None:
+                self._rejects_file.flush()
+            self.on_shard_closed(self.state())
 
     def _add_member(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)
@@ -205,6 +247,7 @@ class ShardWriter:
             self._rejects_file = (self.out_dir / REJECTS_NAME).open("a", encoding="utf-8")
         self._rejects_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._rejects[reason] += 1
+        self._rejects_lines += 1
 
     # --- finishing ------------------------------------------------------------------------------
 
