@@ -3,8 +3,10 @@
 Each source is a shard directory with a `manifest.json`. Training streams are resampled (shards
 drawn at random with replacement, then a sample shuffle buffer), mixed in proportion to
 `samples x repeat`, and each (rank, worker) yields exactly the same number of samples per epoch,
-derived from the manifests, so that no rank runs out of batches first (the DDP hang). Seeds
-differ per rank, worker and epoch and are all derived from the run seed.
+derived from the manifests, so that no rank runs out of batches first (the DDP hang). Within
+an epoch the (rank, worker) slots read disjoint shards (`slot_samples`), so no two ranks train
+on the same sample. Seeds differ per rank, worker and epoch and are all derived from the run
+seed.
 """
 from __future__ import annotations
 
@@ -87,6 +89,32 @@ def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> It
             return
 
 
+def slot_samples(urls: list[str], rng: random.Random, slot: int, slots: int,
+                 split_seed: str) -> Iterator[dict]:
+    """The endless sample stream of one (rank, worker) slot of `slots`, disjoint from every
+    other slot's within an epoch. With at least as many shards as slots, the shards are
+    shuffled by `split_seed` (the same everywhere, new each epoch), dealt out round-robin, and
+    each slot draws its own shards at random with replacement. With fewer shards, every slot
+    reads all of them in order and keeps every `slots`-th sample. With one slot this is the
+    plain resampled stream."""
+    if slots == 1:
+        yield from iter_tar_samples(urls, rng, resampled=True)
+        return
+    if len(urls) >= slots:
+        order = list(urls)
+        random.Random(split_seed).shuffle(order)
+        yield from iter_tar_samples(order[slot::slots], rng, resampled=True)
+        return
+    while True:
+        index = 0  # per pass, so that a slot keeps the same samples in every pass
+        for index, sample in enumerate(iter_tar_samples(urls, None, resampled=False), 1):
+            if (index - 1) % slots == slot:
+                yield sample
+        if index < slots:  # a pass that cannot reach every slot
+            raise ValueError(f"{len(urls)} shard(s) with {index} sample(s) cannot feed "
+                             f"{slots} ranks x workers; write more, smaller shards")
+
+
 def selected(samples: Iterator[dict], source: ShardSource) -> Iterator[dict]:
     """The samples of `source` that its `select` keeps; a clear error instead of an endless
     search when none has matched in ten directories' worth of draws (at least 10,000)."""
@@ -151,8 +179,12 @@ class MixtureStream(IterableDataset):
     def __iter__(self):
         worker, num_workers = _worker_slot()
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
-        streams = [selected(iter_tar_samples(urls, random.Random(rng.random()), resampled=True),
-                            source) for urls, source in zip(self.urls, self.sources)]
+        slots = self.world_size * num_workers
+        slot = self.rank * num_workers + worker
+        split_seed = f"{self.seed}:{self.epoch}:split"  # the same on every rank and worker
+        streams = [selected(slot_samples(urls, random.Random(rng.random()), slot, slots,
+                                         split_seed), source)
+                   for urls, source in zip(self.urls, self.sources)]
 
         def mixed() -> Iterator[dict]:
             while True:
