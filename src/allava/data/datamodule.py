@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
+from allava.data.length_batching import LengthBucketedBatches
 from allava.data.samples import SampleProcessor, collate, decode_sample
 from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, iter_tar_samples, seed_worker
 from allava.models.build import VLMBundle
@@ -31,7 +32,9 @@ class StageDataModule(L.LightningDataModule):
     def __init__(self, bundle: VLMBundle, mixture: list[dict], val: list[dict] | None = None,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  shuffle_buffer: int = 1000, val_max_samples: int | None = 512,
-                 samples_per_epoch: int | None = None):
+                 samples_per_epoch: int | None = None, length_bucket_batches: int = 0):
+        """`length_bucket_batches` > 0: training batches group samples of similar length,
+        sorted within buffers of that many batches (allava.data.length_batching)."""
         super().__init__()
         self.bundle = bundle
         self.mixture = as_sources(mixture)
@@ -42,7 +45,8 @@ class StageDataModule(L.LightningDataModule):
         self.shuffle_buffer = shuffle_buffer
         self.val_max_samples = val_max_samples
         self.samples_per_epoch = samples_per_epoch
-        self._train: MixtureStream | None = None
+        self.length_bucket_batches = length_bucket_batches
+        self._train: MixtureStream | LengthBucketedBatches | None = None
         self._val: OrderedStream | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -52,6 +56,9 @@ class StageDataModule(L.LightningDataModule):
         self._train = MixtureStream(self.mixture, processor, seed=self.seed,
                                     shuffle_buffer=self.shuffle_buffer,
                                     samples_per_epoch=self.samples_per_epoch)
+        if self.length_bucket_batches > 0:
+            self._train = LengthBucketedBatches(self._train, self.batch_size,
+                                                self.length_bucket_batches)
         self._train.set_distributed(rank, world)
         if self.val:
             self._val = OrderedStream(self.val, processor, max_samples=self.val_max_samples)
@@ -62,7 +69,9 @@ class StageDataModule(L.LightningDataModule):
             self._train.set_epoch(epoch)
 
     def _loader(self, dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+        batched = isinstance(dataset, LengthBucketedBatches)  # it yields whole batches
+        return DataLoader(dataset, batch_size=None if batched else self.batch_size,
+                          num_workers=self.num_workers,
                           collate_fn=partial(collate, pad_id=self.bundle.tokenizer.pad_token_id),
                           persistent_workers=False, worker_init_fn=seed_worker,
                           pin_memory=False)

@@ -146,7 +146,7 @@ def _shuffled(samples: Iterator[dict], rng: random.Random, buffer: int) -> Itera
     yield from pool
 
 
-def _worker_slot() -> tuple[int, int]:
+def worker_slot() -> tuple[int, int]:
     info = get_worker_info()
     return (info.id, info.num_workers) if info else (0, 1)
 
@@ -177,7 +177,7 @@ class MixtureStream(IterableDataset):
         return math.ceil(self.samples_per_epoch / (self.world_size * max(num_workers, 1)))
 
     def __iter__(self):
-        worker, num_workers = _worker_slot()
+        worker, num_workers = worker_slot()
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
         slots = self.world_size * num_workers
         slot = self.rank * num_workers + worker
@@ -210,7 +210,7 @@ class OrderedStream(IterableDataset):
         self.rank, self.world_size = rank, world_size
 
     def __iter__(self):
-        worker, num_workers = _worker_slot()
+        worker, num_workers = worker_slot()
         slots, slot = self.world_size * num_workers, self.rank * num_workers + worker
         total = sum(s.num_selected for s in self.sources)
         if self.max_samples:

@@ -76,6 +76,7 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
         batch_size=data_cfg.batch_size, num_workers=data_cfg.num_workers,
         seed=cfg.seed, shuffle_buffer=data_cfg.shuffle_buffer,
         val_max_samples=data_cfg.get("val_max_samples"),
+        length_bucket_batches=data_cfg.get("length_bucket_batches", 0),
     )
     module = VLMTrainingModule(
         bundle, OmegaConf.to_container(stage, resolve=True),

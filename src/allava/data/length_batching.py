@@ -1,0 +1,71 @@
+"""Length-aware batching: samples of similar token length share a batch, so less is padding.
+
+Within a buffer of `buffer_batches` batches' worth of samples, samples are sorted by length and
+cut into batches, which are then shuffled (so no epoch runs from short to long). Only the last
+batch of a stream can be short, so a stream of N samples always gives ceil(N / batch_size)
+batches: the equal-batches-per-rank guarantee of MixtureStream holds.
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterator, Sequence, TypeVar
+
+from torch.utils.data import IterableDataset
+
+from allava.data.streaming import MixtureStream, worker_slot
+
+T = TypeVar("T")
+
+
+def length_bucketed(samples: Iterator[T], batch_size: int, buffer_batches: int,
+                    rng: random.Random, length=len) -> Iterator[list[T]]:
+    if batch_size < 1 or buffer_batches < 1:
+        raise ValueError(f"batch_size and buffer_batches must be >= 1, got {batch_size}, "
+                         f"{buffer_batches}")
+    pool: list[T] = []
+
+    def cut(items: list[T], keep_rest: bool) -> tuple[list[list[T]], list[T]]:
+        items.sort(key=length)
+        full = len(items) - len(items) % batch_size if keep_rest else len(items)
+        batches = [items[i:i + batch_size] for i in range(0, full, batch_size)]
+        rng.shuffle(batches)
+        return batches, items[full:]
+
+    for sample in samples:
+        pool.append(sample)
+        if len(pool) >= batch_size * buffer_batches:
+            batches, pool = cut(pool, keep_rest=True)
+            yield from batches
+    if pool:
+        batches, _ = cut(pool, keep_rest=False)
+        yield from batches
+
+
+def padding_fraction(batches: Sequence[Sequence[Sequence]]) -> float:
+    """Pad tokens / all tokens when each batch is padded to its longest sample."""
+    padded = sum(len(batch) * max(map(len, batch)) for batch in batches)
+    real = sum(len(sample) for batch in batches for sample in batch)
+    return 1 - real / padded if padded else 0.0
+
+
+class LengthBucketedBatches(IterableDataset):
+    """A MixtureStream's samples as length-bucketed batches (lists of samples): use it with
+    `DataLoader(batch_size=None, collate_fn=...)`."""
+
+    def __init__(self, stream: MixtureStream, batch_size: int, buffer_batches: int = 32):
+        self.stream = stream
+        self.batch_size = batch_size
+        self.buffer_batches = buffer_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.stream.set_epoch(epoch)
+
+    def set_distributed(self, rank: int, world_size: int) -> None:
+        self.stream.set_distributed(rank, world_size)
+
+    def __iter__(self):
+        worker, _ = worker_slot()
+        s = self.stream
+        rng = random.Random(f"{s.seed}:{s.epoch}:{s.rank}:{worker}:batches")
+        yield from length_bucketed(iter(s), self.batch_size, self.buffer_batches, rng,
+                                   length=lambda sample: len(sample.input_ids))

@@ -1,0 +1,45 @@
+"""The released-data mixtures in configs/data/ compose, resolve and stream converted shards."""
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from allava.data.convert import ConvertOptions, convert
+from allava.data.datamodule import as_sources
+from allava.data.streaming import MixtureStream
+from tests.conftest import compose_config
+from tests.convert_fixtures import write_datasets
+
+LAYOUT = {  # the directories each config expects under data.root
+    "allava": ["caption_laion", "caption_vflan", "evol_text", "instruct_laion", "instruct_vflan"],
+    "llava15": ["pretrain_558k", "mix665k"],
+    "sharegpt4v": ["pretrain_1246k", "mix665k_cap23k"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT))
+def test_mixture_config_streams_converted_shards(name, tmp_path):
+    inputs, image_root = write_datasets(tmp_path / "released")
+    root = tmp_path / "data" / name
+    for directory, path in zip(LAYOUT[name], inputs):  # any converted records will do
+        convert([path], root / directory, ConvertOptions(image_root=str(image_root)),
+                progress=False)
+    cfg = compose_config("train", [f"data={name}", f"paths.data_dir={tmp_path / 'data'}"],
+                         tmp_path / "run")
+    for stage in ("pretrain", "finetune"):
+        mixture = OmegaConf.to_container(cfg.stage[stage].mixture, resolve=True)
+        assert {entry["path"] for entry in mixture} <= {str(root / d) for d in LAYOUT[name]}
+        stream = MixtureStream(as_sources(mixture), lambda raws: (r["__key__"] for r in raws),
+                               shuffle_buffer=4)
+        keys = list(stream)
+        assert len(keys) == stream.samples_per_epoch > 0
+
+
+def test_allava_pretrain_sees_the_text_twice_per_epoch(tmp_path):
+    cfg = compose_config("train", ["data=allava", f"paths.data_dir={tmp_path}"], tmp_path / "run")
+    pretrain = OmegaConf.to_container(cfg.stage.pretrain.mixture, resolve=True)
+    finetune = OmegaConf.to_container(cfg.stage.finetune.mixture, resolve=True)
+    assert [e["repeat"] for e in pretrain if e["name"] == "evol_text"] == [2]
+    assert [e["repeat"] for e in finetune if e["name"] == "evol_text"] == [1]
+    assert {e["name"] for e in pretrain} == {"caption_laion", "caption_vflan", "evol_text"}
+    assert {e["name"] for e in finetune} == {"instruct_laion", "instruct_vflan", "evol_text"}
