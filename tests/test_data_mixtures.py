@@ -1,6 +1,8 @@
 """The released-data mixtures in configs/data/ compose, resolve and stream converted shards."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -43,3 +45,24 @@ def test_allava_pretrain_sees_the_text_twice_per_epoch(tmp_path):
     assert [e["repeat"] for e in finetune if e["name"] == "evol_text"] == [1]
     assert {e["name"] for e in pretrain} == {"caption_laion", "caption_vflan", "evol_text"}
     assert {e["name"] for e in finetune} == {"instruct_laion", "instruct_vflan", "evol_text"}
+
+
+def test_train_runs_on_converted_allava_shards(tmp_path, toy_root):
+    """`train.py data=allava` end to end (tiny model, no validation set, length buckets on)."""
+    from allava.training.run import train
+    from tests.conftest import TINY_MODEL
+
+    inputs, image_root = write_datasets(tmp_path / "released")
+    root = tmp_path / "data" / "allava"
+    for directory, path in zip(LAYOUT["allava"], inputs):
+        convert([path], root / directory, ConvertOptions(image_root=str(image_root)),
+                progress=False)
+    cfg = compose_config("train", [
+        "data=allava", f"paths.data_dir={tmp_path / 'data'}", "stages=[pretrain,finetune]",
+        f"model.llm.tokenizer={toy_root / 'tokenizer'}", "model.vision.image_size=32", *TINY_MODEL,
+        "stage.pretrain.max_steps=2", "stage.finetune.max_steps=2", "eval.benchmarks=[]",
+        "logger=csv", "data.batch_size=2", "data.num_workers=0", "data.length_bucket_batches=2",
+        "callbacks.progress_bar.refresh_rate=0"], tmp_path / "run")
+    outcome = train(cfg)
+    for stage in ("pretrain", "finetune"):
+        assert (Path(outcome["exports"][stage]) / "model.safetensors").is_file()

@@ -72,7 +72,7 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
     data_cfg = cfg.data
     datamodule = StageDataModule(
         bundle, mixture=OmegaConf.to_container(stage.mixture, resolve=True),
-        val=OmegaConf.to_container(data_cfg.get("val") or [], resolve=True),
+        val=OmegaConf.to_container(data_cfg.val, resolve=True) if data_cfg.get("val") else [],
         batch_size=data_cfg.batch_size, num_workers=data_cfg.num_workers,
         seed=cfg.seed, shuffle_buffer=data_cfg.shuffle_buffer,
         val_max_samples=data_cfg.get("val_max_samples"),
