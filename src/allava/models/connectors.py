@@ -71,11 +71,105 @@ class GridPoolConnector(Connector):
         return self.grid * self.grid
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        batch, num_patches, dim = features.shape
-        side = int(round(num_patches ** 0.5))
-        if side * side != num_patches:
-            raise ValueError(
-                f"GridPoolConnector needs a square patch grid, got {num_patches} patches")
-        maps = features.transpose(1, 2).reshape(batch, dim, side, side)
+        maps, _ = _grid(features, "GridPoolConnector")
         pooled = nn.functional.adaptive_avg_pool2d(maps, self.grid).flatten(2).transpose(1, 2)
         return self.mlp(pooled + self.cell_embedding)
+
+
+def _grid(features: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
+    """`[B, N, D]` patch tokens -> `[B, D, s, s]` maps, for connectors that need the grid."""
+    batch, num_patches, dim = features.shape
+    side = int(round(num_patches ** 0.5))
+    if side * side != num_patches:
+        raise ValueError(f"{name} needs a square patch grid, got {num_patches} patches")
+    return features.transpose(1, 2).reshape(batch, dim, side, side), side
+
+
+class IdentityConnector(Connector):
+    """Patch features straight into the LLM: only for a tower as wide as the LLM."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        if in_dim != out_dim:
+            raise ValueError(
+                f"the identity connector needs the tower's width ({in_dim}) to equal the LLM's "
+                f"({out_dim}); use model/connector=linear or mlp2x_gelu to project between them")
+        self.in_dim, self.out_dim = in_dim, out_dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class LDPv2Connector(Connector):
+    """MobileVLM V2's lightweight downsample projector: an MLP to the LLM width, 2x2 average
+    pooling of the token grid (4x fewer tokens), then a depthwise 3x3 convolution added back as
+    a positional encoding (PEG)."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.mlp = MLPConnector(in_dim, out_dim, depth=2)
+        self.peg = nn.Conv2d(out_dim, out_dim, kernel_size=3, padding=1, groups=out_dim)
+
+    def num_tokens(self, num_patches: int) -> int:
+        side = int(round(num_patches ** 0.5))
+        return max(1, side // 2) ** 2
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        maps, side = _grid(self.mlp(features), "LDPv2Connector")
+        pooled = nn.functional.adaptive_avg_pool2d(maps, max(1, side // 2))
+        return (pooled + self.peg(pooled)).flatten(2).transpose(1, 2)
+
+
+class PixelShuffleConnector(Connector):
+    """Space-to-depth by `factor` r (Idefics3, nanoVLM): each r x r block of patches becomes one
+    token r^2 times wider, so r^2 fewer tokens; then an MLP of `depth` layers to the LLM width."""
+
+    def __init__(self, in_dim: int, out_dim: int, factor: int = 2, depth: int = 2):
+        super().__init__()
+        if factor < 1:
+            raise ValueError(f"PixelShuffleConnector factor must be >= 1, got {factor}")
+        self.in_dim, self.out_dim, self.factor = in_dim, out_dim, factor
+        self.mlp = MLPConnector(in_dim * factor * factor, out_dim, depth)
+
+    def num_tokens(self, num_patches: int) -> int:
+        return num_patches // (self.factor * self.factor)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        maps, side = _grid(features, "PixelShuffleConnector")
+        if side % self.factor:
+            raise ValueError(f"PixelShuffleConnector factor {self.factor} must divide the patch "
+                             f"grid side {side}")
+        blocks = nn.functional.pixel_unshuffle(maps, self.factor)  # [B, D*r*r, s/r, s/r]
+        return self.mlp(blocks.flatten(2).transpose(1, 2))
+
+
+class ResamplerConnector(Connector):
+    """Perceiver-style resampler: `num_queries` learned queries cross-attend to the patches,
+    so the LLM sees a fixed number of tokens whatever the patch count; then a feed-forward
+    block. Both with pre-norm residuals."""
+
+    def __init__(self, in_dim: int, out_dim: int, num_queries: int = 64, num_heads: int = 8):
+        super().__init__()
+        if out_dim % num_heads:
+            raise ValueError(f"ResamplerConnector: num_heads {num_heads} must divide the LLM "
+                             f"width {out_dim}")
+        self.in_dim, self.out_dim, self.num_queries = in_dim, out_dim, num_queries
+        self.queries = nn.Parameter(torch.randn(num_queries, out_dim) * out_dim ** -0.5)
+        self.kv_proj = nn.Linear(in_dim, out_dim)
+        self.norm_kv = nn.LayerNorm(out_dim)
+        self.norm_q = nn.LayerNorm(out_dim)
+        self.attention = nn.MultiheadAttention(out_dim, num_heads, batch_first=True)
+        self.norm_ffn = nn.LayerNorm(out_dim)
+        self.ffn = nn.Sequential(nn.Linear(out_dim, 4 * out_dim), nn.GELU(),
+                                 nn.Linear(4 * out_dim, out_dim))
+
+    def num_tokens(self, num_patches: int) -> int:
+        return self.num_queries
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        keys = self.norm_kv(self.kv_proj(features))
+        queries = self.queries.unsqueeze(0).expand(features.shape[0], -1, -1)
+        attended, _ = self.attention(self.norm_q(queries), keys, keys, need_weights=False)
+        tokens = queries + attended
+        return tokens + self.ffn(self.norm_ffn(tokens))
