@@ -82,7 +82,11 @@ class TimmVisionTower(nn.Module):
 
     def num_patches(self, image_size: int | None = None) -> int:
         side = image_size or self.image_size
-        grid = -(-side // self.reduction)  # ceil: convs pad partial windows
+        patch_embed = getattr(self.model, "patch_embed", None)
+        if patch_embed is not None and not getattr(patch_embed, "dynamic_img_pad", False):
+            grid = side // self.reduction  # a ViT's patchify drops a partial last patch
+        else:
+            grid = -(-side // self.reduction)  # convs pad partial windows
         return grid * grid
 
     @property
