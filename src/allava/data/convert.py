@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -83,6 +84,22 @@ def _tasks(inputs: list[str | Path], options: ConvertOptions, start: int
             yield item, duplicate, options
 
 
+def _bounded_imap(pool, tasks: Iterator, workers: int) -> Iterator[Prepared]:
+    """`pool.imap` with at most 256 records per worker in flight: its feeder would otherwise
+    queue every record of a file of hundreds of thousands at once, and finished images could
+    pile up in memory while the writer catches up."""
+    in_flight = threading.Semaphore(256 * workers)
+
+    def gated() -> Iterator:
+        for task in tasks:
+            in_flight.acquire()  # runs in the pool's feeder thread
+            yield task
+
+    for result in pool.imap(prepare, gated(), chunksize=16):
+        in_flight.release()
+        yield result
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -126,7 +143,7 @@ def convert(inputs: list[str | Path], out_dir: str | Path, options: ConvertOptio
                          resume=resume["writer"] if resume else None, on_shard_closed=save_progress)
     tasks = _tasks(inputs, options, start)
     pool = multiprocessing.Pool(options.workers) if options.workers > 1 else None
-    results = pool.imap(prepare, tasks, chunksize=16) if pool else map(prepare, tasks)
+    results = _bounded_imap(pool, tasks, options.workers) if pool else map(prepare, tasks)
     bar = tqdm(results, desc=f"convert -> {out.name}", unit="record", disable=not progress,
                initial=start)
     try:
