@@ -58,67 +58,74 @@ def _turns(*pairs: str) -> list[dict]:
 
 VFLAN_NAME = "images_191task_1k/VQA-E+image_question+COCO train2014 000000393243.jpg"
 
-# file -> records; ids as in the releases. Counted below as EXPECTED_*.
+def _image_record(rid, image: str, *turns: str, **extra) -> dict:
+    return {"id": rid, "image": image, "conversations": _turns(*turns), **extra}
+
+
+def _text_record(rid: str, *turns: str, key: str = "id", **extra) -> dict:
+    return {key: rid, **extra, "conversations": _turns(*turns)}
+
+
+DESCRIBE = "<image>\nDescribe the image."
+ANALYZE = "<image>\nAnalyze the image."
+
+
+# file -> records; ids, paths and extra fields as in the releases. Counted below as EXPECTED_*.
 def dataset_files() -> dict[str, list[dict]]:
+    laion = "allava_laion/images"
+    vflan = "allava_vflan/images"
     return {
         "ALLaVA-Caption-LAION-4V.json": [
-            {"id": "allava_laion_cap_100277305", "image": "allava_laion/images/100277305.jpeg",
-             "conversations": _turns("<image>\nPlease depict the image in words.", "A red box."),
-             "original_caption": "red box", "url": "http://example.invalid/1.jpg"},
-            {"id": "allava_laion_cap_100277306", "image": "allava_laion/images/100277306.jpeg",
-             "conversations": _turns("<image>\nDescribe the image.", "A rotated photo."),
-             "original_caption": "", "url": "http://example.invalid/2.jpg"},
-            {"id": "allava_laion_cap_missing", "image": "allava_laion/images/404.jpeg",
-             "conversations": _turns("<image>\nDescribe the image.", "Gone.")},
-            {"id": "allava_laion_cap_truncated", "image": "allava_laion/images/truncated.jpeg",
-             "conversations": _turns("<image>\nDescribe the image.", "Cut.")},
-            {"id": "allava_laion_cap_100277305", "image": "allava_laion/images/100277305.jpeg",
-             "conversations": _turns("<image>\nDescribe it again.", "Duplicate id.")},
+            _image_record("allava_laion_cap_100277305", f"{laion}/100277305.jpeg",
+                          "<image>\nPlease depict the image in words.", "A red box.",
+                          original_caption="red box", url="http://example.invalid/1.jpg"),
+            _image_record("allava_laion_cap_100277306", f"{laion}/100277306.jpeg", DESCRIBE,
+                          "A rotated photo.", original_caption="",
+                          url="http://example.invalid/2.jpg"),
+            _image_record("allava_laion_cap_missing", f"{laion}/404.jpeg", DESCRIBE, "Gone."),
+            _image_record("allava_laion_cap_truncated", f"{laion}/truncated.jpeg", DESCRIBE, "Cut."),
+            _image_record("allava_laion_cap_100277305", f"{laion}/100277305.jpeg",
+                          "<image>\nDescribe it again.", "Duplicate id."),
         ],
         "ALLaVA-Instruct-VFLAN-4V.json": [
-            {"id": "allava_vflan_inst_0", "image": f"allava_vflan/images/{VFLAN_NAME}",
-             "conversations": _turns("<image>\nWhat is shown?", "A cat.")},
-            {"id": "allava_vflan_inst_1", "image": "allava_vflan/images/gray.png",
-             "conversations": _turns("What colour?\n<image>", "Gray.")},
-            {"id": "allava_vflan_inst_tiny", "image": "allava_vflan/images/tiny.png",
-             "conversations": _turns("<image>\nAnything?", "Too small.")},
-            {"id": "allava_vflan_inst_bomb", "image": "allava_vflan/images/bomb.png",
-             "conversations": _turns("<image>\nAnything?", "Huge.")},
+            _image_record("allava_vflan_inst_0", f"{vflan}/{VFLAN_NAME}", "<image>\nWhat is shown?",
+                          "A cat."),
+            _image_record("allava_vflan_inst_1", f"{vflan}/gray.png", "What colour?\n<image>", "Gray."),
+            _image_record("allava_vflan_inst_tiny", f"{vflan}/tiny.png", "<image>\nAnything?",
+                          "Too small."),
+            _image_record("allava_vflan_inst_bomb", f"{vflan}/bomb.png", "<image>\nAnything?",
+                          "Huge."),
         ],
         "Evol-Instruct-GPT4-Turbo-143K.json": [
-            {"idx": "evol_0", "conversations": _turns("What is 2 + 2?", "4.")},
-            {"idx": "evol_1", "conversations": _turns("Name a colour.", "")},  # empty turn
-            {"idx": "evol_2", "conversations": _turns("Hi", "Hello", "Bye", "Goodbye")},
+            _text_record("evol_0", "What is 2 + 2?", "4.", key="idx"),
+            _text_record("evol_1", "Name a colour.", "", key="idx"),  # empty turn
+            _text_record("evol_2", "Hi", "Hello", "Bye", "Goodbye", key="idx"),
         ],
         "blip_laion_cc_sbu_558k.json": [  # LLaVA-Pretrain: the tag after the text
-            {"id": "004539375", "image": "00453/004539375.jpg",
-             "conversations": _turns("Give a brief description of the image.\n<image>", "A dog.")},
-            {"id": "004539376", "image": "00453/004539376.jpg",
-             "conversations": _turns("Describe the image concisely.", "No tag.")},  # mismatch
+            _image_record("004539375", "00453/004539375.jpg",
+                          "Give a brief description of the image.\n<image>", "A dog."),
+            _image_record("004539376", "00453/004539376.jpg", "Describe the image concisely.",
+                          "No tag."),  # mismatch
         ],
         "llava_v1_5_mix665k.json": [
-            {"id": "000000033471", "image": "coco/train2017/000000033471.jpg",
-             "conversations": _turns("<image>\nWhat are the colors of the bus?", "White and red.",
-                                     "What feature can be seen on the back?", "An ad.")},
-            {"id": "i6IyJda_0", "model": "", "conversations": _turns("Write a haiku.", "Leaves fall.")},
-            {"id": 19, "image": "ocr_vqa/images/19.gif",
-             "conversations": _turns("<image>\nWho wrote this book?", "Someone.")},
-            {"id": "text_with_tag", "conversations": _turns("<image>\nWhat is this?", "No image.")},
+            _image_record("000000033471", "coco/train2017/000000033471.jpg",
+                          "<image>\nWhat are the colors of the bus?", "White and red.",
+                          "What feature can be seen on the back?", "An ad."),
+            _text_record("i6IyJda_0", "Write a haiku.", "Leaves fall.", model=""),
+            _image_record(19, "ocr_vqa/images/19.gif", "<image>\nWho wrote this book?", "Someone."),
+            _text_record("text_with_tag", "<image>\nWhat is this?", "No image."),
             {"id": "bad_role", "conversations": [{"from": "robot", "value": "beep"},
                                                  {"from": "gpt", "value": "boop"}]},
             {"id": "two_humans", "conversations": [{"from": "human", "value": "a"},
                                                    {"from": "human", "value": "b"}]},
-            {"id": "no_answer", "conversations": [{"from": "human", "value": "Anyone?"}]},
+            _text_record("no_answer", "Anyone?"),
         ],
         "share-captioner_coco_lcs_sam_1246k_1107.jsonl": [
-            {"id": "sa_545504", "image": "sam/images/sa_545504.jpg",
-             "conversations": _turns("<image>\nWhat do you see happening in this image?", "A park.")},
-            {"id": "sa_545505", "image": "sam/images/sa_545505.png",
-             "conversations": _turns("<image>\nAnalyze the image.", "A palette image.")},
-            {"id": "sa_545506", "image": "sam/images/sa_545506.png",
-             "conversations": _turns("<image>\nAnalyze the image.", "A transparent image.")},
-            {"id": "sa_545507", "image": "sam/images/sa_545507.jpg",
-             "conversations": _turns("<image>\nAnalyze the image.", "A CMYK image.")},
+            _image_record("sa_545504", "sam/images/sa_545504.jpg",
+                          "<image>\nWhat do you see happening in this image?", "A park."),
+            _image_record("sa_545505", "sam/images/sa_545505.png", ANALYZE, "A palette image."),
+            _image_record("sa_545506", "sam/images/sa_545506.png", ANALYZE, "A transparent image."),
+            _image_record("sa_545507", "sam/images/sa_545507.jpg", ANALYZE, "A CMYK image."),
         ],
     }
 

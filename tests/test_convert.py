@@ -146,3 +146,24 @@ def test_cli_converts_reruns_as_a_no_op_and_refuses_other_inputs(datasets, tmp_p
     missing = ["convert", "--out", str(tmp_path / "x"), "--input", str(tmp_path / "nope.json")]
     assert data_cli(missing) == 2
     assert "input file not found" in capsys.readouterr().err
+
+
+def test_record_checks_name_the_reason_for_odd_image_fields():
+    from allava.data.record_checks import check_record
+    from allava.data.samples import BadSample
+
+    turns = [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "This."}]
+    assert check_record({"id": "a", "image": ["x.jpg"], "conversations": turns}) == "x.jpg"
+    for image, reason in ((["x.jpg", "y.jpg"], "multiple_images"), (7, "malformed_record")):
+        with pytest.raises(BadSample) as caught:
+            check_record({"id": "b", "image": image, "conversations": turns})
+        assert caught.value.reason == reason
+
+
+def test_an_input_that_is_not_json_stops_with_a_clear_error(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": "a", "conversations": [')
+    code = data_cli(["convert", "--input", str(broken), "--out", str(tmp_path / "out"),
+                     "--image-root", str(tmp_path), "--quiet"])
+    assert code == 2
+    assert not (tmp_path / "out" / "manifest.json").exists()

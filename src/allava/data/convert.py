@@ -18,8 +18,9 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from allava.data.image_files import DEFAULT_MIN_SIDE, read_image
-from allava.data.record_checks import RecordRejected, check_record
+from allava.data.image_files import DEFAULT_MIN_SIDE, ImagePayload, read_image
+from allava.data.record_checks import check_record
+from allava.data.samples import BadSample
 from allava.data.shard_writer import MANIFEST_NAME, ShardWriter, read_manifest
 from allava.data.source_records import InputFileError, SourceRecord, iter_source_records
 
@@ -42,7 +43,7 @@ class Prepared:
     """A worker's verdict on one record: `record` (+ image) to write, or a rejection."""
     item: SourceRecord
     record: dict[str, Any] | None = None
-    image: Any = None
+    image: ImagePayload | None = None
     reason: str | None = None
     detail: str | None = None
 
@@ -57,7 +58,7 @@ def prepare(task: tuple[SourceRecord, bool, ConvertOptions]) -> Prepared:
         if image_path is not None:
             image = read_image(options.image_root, image_path, options.max_image_side,
                                options.min_image_side)
-    except RecordRejected as error:
+    except BadSample as error:
         return Prepared(item, reason=error.reason, detail=error.detail)
     record = dict(item.record)
     record.setdefault("source", options.source or Path(item.input).stem)

@@ -9,6 +9,8 @@ import sys
 from allava.data.convert import ConvertOptions, convert
 from allava.data.source_records import InputFileError
 
+DEFAULTS = ConvertOptions()
+
 
 def _convert(args: argparse.Namespace) -> int:
     options = ConvertOptions(
@@ -42,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--image-root", default=".", help="the folder image paths are relative to")
     c.add_argument("--out", required=True, help="output shard directory")
     c.add_argument("--source", help="the records' `source` field (default: input file stem)")
-    c.add_argument("--samples-per-shard", type=int, default=1000)
-    c.add_argument("--max-shard-bytes", type=int, default=None)
-    c.add_argument("--workers", type=int, default=1, help="image-reading processes")
+    c.add_argument("--samples-per-shard", type=int, default=DEFAULTS.samples_per_shard)
+    c.add_argument("--max-shard-bytes", type=int, default=DEFAULTS.max_shard_bytes)
+    c.add_argument("--workers", type=int, default=DEFAULTS.workers, help="image-reading processes")
     c.add_argument("--max-image-side", type=int, default=None,
                    help="re-encode larger images to JPEG at this longest side (default: keep)")
-    c.add_argument("--min-image-side", type=int, default=8,
+    c.add_argument("--min-image-side", type=int, default=DEFAULTS.min_image_side,
                    help="reject images with a shorter side")
     c.add_argument("--overwrite", action="store_true",
                    help="start over in an output directory that holds shards")

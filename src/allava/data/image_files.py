@@ -15,10 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from allava.data.record_checks import RecordRejected
-from allava.data.samples import decode_image
-
-_EXTENSION_OF_FORMAT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+from allava.data.samples import BadSample, upright_rgb
+from allava.data.shard_writer import normalize_image_ext
 DEFAULT_MIN_SIDE = 8
 JPEG_QUALITY = 95
 _PNG_MODES = ("1", "L", "LA", "I", "P", "RGB", "RGBA")
@@ -41,9 +39,9 @@ def _open_verified(data: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(data))
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise RecordRejected("decompression_bomb", str(error)[:160]) from error
+            raise BadSample("decompression_bomb", str(error)[:160]) from error
         except Exception as error:  # PIL raises many types for corrupt or truncated data
-            raise RecordRejected("unreadable_image", str(error)[:160]) from error
+            raise BadSample("unreadable_image", str(error)[:160]) from error
     return image
 
 
@@ -60,20 +58,24 @@ def read_image(root: str | Path, relative: str, max_side: int | None = None,
                min_side: int = DEFAULT_MIN_SIDE) -> ImagePayload:
     path = Path(root) / relative
     if not path.is_file():
-        raise RecordRejected("missing_image", str(path))
+        raise BadSample("missing_image", str(path))
     data = path.read_bytes()
     image = _open_verified(data)
     width, height = _upright_size(image)
     if min(width, height) < min_side:
-        raise RecordRejected("image_too_small", f"{image.size[0]}x{image.size[1]} < {min_side} px")
-    ext = _EXTENSION_OF_FORMAT.get(image.format or "")
+        raise BadSample("image_too_small", f"{image.size[0]}x{image.size[1]} < {min_side} px")
     if max_side and max(width, height) > max_side:
-        upright = decode_image(data)
+        try:
+            upright = upright_rgb(image)  # decoded above already: no second decode
+        except Exception as error:  # a corrupt EXIF block, say
+            raise BadSample("unreadable_image", str(error)[:160]) from error
         scale = max_side / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         resized = upright.resize(size, Image.Resampling.BICUBIC)
         return ImagePayload(_encode(resized, "JPEG"), "jpg", *size)
-    if ext is None:  # a format shards do not carry: keep every pixel, in PNG
+    try:
+        ext = normalize_image_ext(image.format or "")
+    except ValueError:  # a format shards do not carry (GIF, BMP, TIFF): every pixel, in PNG
         if image.mode not in _PNG_MODES:
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         return ImagePayload(_encode(image, "PNG"), "png", width, height)

@@ -65,7 +65,7 @@ class LengthBucketedBatches(IterableDataset):
 
     def __iter__(self):
         worker, _ = worker_slot()
-        s = self.stream
-        rng = random.Random(f"{s.seed}:{s.epoch}:{s.rank}:{worker}:batches")
-        yield from length_bucketed(iter(s), self.batch_size, self.buffer_batches, rng,
+        stream = self.stream
+        rng = random.Random(f"{stream.seed}:{stream.epoch}:{stream.rank}:{worker}:batches")
+        yield from length_bucketed(iter(stream), self.batch_size, self.buffer_batches, rng,
                                    length=lambda sample: len(sample.input_ids))

@@ -1,20 +1,14 @@
 """Structural checks of one conversation record, before any image is read.
 
-A record that fails is rejected with a short, stable reason (the key counted in the manifest
-and written to rejects.jsonl); nothing here raises anything else.
+A record that fails raises BadSample with a short, stable reason (the key counted in the
+manifest and written to rejects.jsonl); nothing here raises anything else.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from allava.data.chat_format import IMAGE_TAG, MalformedConversation, to_messages
-
-
-class RecordRejected(ValueError):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+from allava.data.samples import BadSample
 
 
 def image_path_of(record: dict[str, Any]) -> str | None:
@@ -26,23 +20,23 @@ def image_path_of(record: dict[str, Any]) -> str | None:
     if isinstance(image, list) and len(image) == 1:
         image = image[0]
     if isinstance(image, list):
-        raise RecordRejected("multiple_images", f"{len(image)} images; one per record is supported")
+        raise BadSample("multiple_images", f"{len(image)} images; one per record is supported")
     if not isinstance(image, str):
-        raise RecordRejected("malformed_record", f"image field is {type(image).__name__}")
+        raise BadSample("malformed_record", f"image field is {type(image).__name__}")
     return image
 
 
 def check_record(record: Any) -> str | None:
-    """Raises RecordRejected for a record that cannot be trained on; returns its image path."""
+    """Raises BadSample for a record that cannot be trained on; returns its image path."""
     if not isinstance(record, dict):
-        raise RecordRejected("malformed_record", "not a JSON object")
+        raise BadSample("malformed_record", "not a JSON object")
     try:
         messages = to_messages(record.get("conversations"))
     except MalformedConversation as error:
-        raise RecordRejected(error.reason, str(error)) from error
+        raise BadSample(error.reason, str(error)) from error
     image = image_path_of(record)
     tags = sum(m["content"].count(IMAGE_TAG) for m in messages)
     if tags != (image is not None):
-        raise RecordRejected("image_tag_mismatch",
+        raise BadSample("image_tag_mismatch",
                              f"{tags} {IMAGE_TAG} tag(s) for {int(image is not None)} image(s)")
     return image

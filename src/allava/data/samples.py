@@ -18,9 +18,13 @@ READABLE_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", 
 
 
 class BadSample(ValueError):
+    """A record or sample that cannot be used; `reason` is the short, stable key it is counted
+    under (in the logs, a manifest, rejects.jsonl)."""
+
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.detail = detail
 
 
 def decode_image(data: bytes) -> Image.Image:
@@ -28,9 +32,14 @@ def decode_image(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-        image = ImageOps.exif_transpose(image)
+        return upright_rgb(image)
     except Exception as error:  # PIL raises many types for corrupt data
         raise BadSample("image_decode_error", str(error)[:120]) from error
+
+
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """A loaded image turned by its EXIF orientation, alpha laid on white, in RGB."""
+    image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "P", "PA"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

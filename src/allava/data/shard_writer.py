@@ -102,7 +102,6 @@ class ShardWriter:
         self._with_image = 0
         self._rejects: Counter[str] = Counter()
         self._rejects_file: io.TextIOWrapper | None = None
-        self._rejects_lines = 0
         self._closed = False
         self.manifest: dict[str, Any] | None = None
         if resume is None:
@@ -147,18 +146,16 @@ class ShardWriter:
         self._written = state["written"]
         self._with_image = state["with_image"]
         self._rejects = Counter(state["rejected_by_reason"])
-        self._rejects_lines = state["rejects_lines"]
         (self.out_dir / MANIFEST_NAME).unlink(missing_ok=True)
         rejects = self.out_dir / REJECTS_NAME
         if rejects.is_file():  # keep the lines the state accounts for
             lines = rejects.read_text(encoding="utf-8").splitlines(keepends=True)
-            rejects.write_text("".join(lines[: self._rejects_lines]), encoding="utf-8")
+            rejects.write_text("".join(lines[: sum(self._rejects.values())]), encoding="utf-8")
 
     def state(self) -> dict[str, Any]:
         """What `resume` needs: everything written so far, as of the last finished shard."""
         return {"shards": [dict(shard) for shard in self._shards], "written": self._written,
-                "with_image": self._with_image, "rejected_by_reason": dict(self._rejects),
-                "rejects_lines": self._rejects_lines}
+                "with_image": self._with_image, "rejected_by_reason": dict(self._rejects)}
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -247,7 +244,6 @@ class ShardWriter:
             self._rejects_file = (self.out_dir / REJECTS_NAME).open("a", encoding="utf-8")
         self._rejects_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._rejects[reason] += 1
-        self._rejects_lines += 1
 
     # --- finishing ------------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ class SourceRecord:
     record: Any  # as parsed, with `id` set when it is a dict; None for an unparsable line
 
 
+_UNPARSABLE = object()  # a JSON Lines line that does not parse
+
+
 class InputFileError(ValueError):
     """An input file that cannot be read at all (the whole conversion stops: fix it first)."""
 
@@ -45,8 +48,6 @@ def _records_of(path: Path) -> Iterator[Any]:
                 except ValueError:
                     yield _UNPARSABLE
 
-
-_UNPARSABLE = object()
 
 
 def record_id(record: Any, stem: str, index: int) -> str:
