@@ -8,6 +8,8 @@
 import hydra
 from omegaconf import DictConfig
 
+import allava  # noqa: F401  (registers the config resolvers)
+
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:

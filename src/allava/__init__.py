@@ -1,6 +1,14 @@
 """ALLaVA: lite vision-language models trained on teacher-synthesized data."""
 
+import os
+
+from omegaconf import OmegaConf
+
 __version__ = "0.1.0"
+
+# `${cwd:}` in configs: the launch directory. Unlike `${hydra:runtime.cwd}` it resolves before
+# Hydra sets up a job, which a multirun's sweep directory (under paths.log_dir) needs.
+OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 
 
 def load_model(model_dir, device: str = "cpu"):

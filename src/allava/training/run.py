@@ -16,6 +16,7 @@ from allava.data.datamodule import StageDataModule
 from allava.models.build import VLMBundle, build_vlm
 from allava.models.export import WEIGHTS, export_model
 from allava.training import loggers as logger_factories
+from allava.training.freezing import parameter_counts
 from allava.training.module import VLMTrainingModule
 
 
@@ -45,9 +46,23 @@ def _stage_length(cfg: DictConfig, stage: DictConfig) -> dict[str, Any]:
     return {"max_steps": int(max_steps), "max_epochs": int(max_epochs) if max_epochs else -1}
 
 
+def run_label(cfg: DictConfig) -> str:
+    """What tells this train.py call apart from its siblings in a multirun: `run_name`, else
+    the command-line overrides (e.g. `model/connector=ldpv2`), else nothing."""
+    if cfg.get("run_name"):
+        return str(cfg.run_name)
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return ""
+    return str(HydraConfig.get().job.get("override_dirname") or "")
+
+
 def _build_loggers(cfg: DictConfig, stage_name: str, stage_dir: Path) -> list:
+    label = run_label(cfg)
+    name = f"{cfg.run_group}-{label}-{stage_name}" if label else f"{cfg.run_group}-{stage_name}"
     return [hydra.utils.instantiate(node, stage=stage_name, group=cfg.run_group,
-                                    save_dir=str(stage_dir))
+                                    save_dir=str(stage_dir), name=name)
             for node in (cfg.get("logger") or {}).values() if node]
 
 
@@ -119,9 +134,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     exports = {}
     for stage_name in cfg.stages:
         exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
-    outcome: dict[str, Any] = {"run_dir": str(run_dir), "exports": {k: str(v) for k, v in exports.items()}}
+    outcome: dict[str, Any] = {
+        "run_dir": str(run_dir), "label": run_label(cfg),
+        "exports": {k: str(v) for k, v in exports.items()},
+        "image_tokens": bundle.model.num_image_tokens,
+        "parameters": parameter_counts(bundle.model),
+    }
     if cfg.get("eval") and cfg.eval.get("benchmarks") and exports and rank_zero_only.rank == 0:
         outcome["results"] = _evaluate_final(cfg, bundle, run_dir)
+        _log_results(cfg, run_dir, outcome["results"])
     _write_summary(run_dir, outcome)
     return outcome
 
@@ -130,6 +151,22 @@ def _evaluate_final(cfg: DictConfig, bundle: VLMBundle, run_dir: Path) -> dict:
     from allava.evaluation.cli import evaluate_and_report
 
     return evaluate_and_report(bundle, cfg, run_dir / "eval")
+
+
+def _log_results(cfg: DictConfig, run_dir: Path, results: dict) -> None:
+    """One `eval` run per train.py call in the W&B group, its summary holding every score, so
+    that the runs of a sweep sit side by side (group by `group`, compare `eval/*`)."""
+    metrics = {}
+    for benchmark, entry in results.items():
+        if isinstance(entry.get("accuracy"), (int, float)):
+            metrics[f"eval/{benchmark}/accuracy"] = float(entry["accuracy"])
+        for category, value in (entry.get("per_category") or {}).items():
+            metrics[f"eval/{benchmark}/{category}"] = float(value)
+    loggers = _build_loggers(cfg, "eval", run_dir / "eval")
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_metrics(metrics, step=0)
+        logger_factories.finish(logger)
 
 
 @rank_zero_only
