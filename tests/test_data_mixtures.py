@@ -1,6 +1,7 @@
 """The released-data mixtures in configs/data/ compose, resolve and stream converted shards."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,45 @@ def test_train_runs_on_converted_allava_shards(tmp_path, toy_root):
     outcome = train(cfg)
     for stage in ("pretrain", "finetune"):
         assert (Path(outcome["exports"][stage]) / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("bucketed", [False, True])
+def test_train_loader_length_is_exact_so_max_epochs_works(bucketed, tiny_train_config):
+    """len(train loader) equals the batches an epoch really yields, with 2 workers, whose
+    quotas each end in a short batch: Lightning sizes epochs and LR schedules from it."""
+    import warnings
+
+    from allava.data.datamodule import StageDataModule
+    from allava.models.build import build_vlm
+
+    cfg = tiny_train_config()
+    bundle = build_vlm(cfg.model)
+    datamodule = StageDataModule(bundle, mixture=[{"path": f"{cfg.data.root}/caption"}],
+                                 batch_size=5, shuffle_buffer=8, num_workers=2,
+                                 length_bucket_batches=4 if bucketed else 0)
+    datamodule.setup()
+    loader = datamodule.train_dataloader()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when a loader yields more than its len
+        expected = len(loader)
+        batches = sum(1 for _ in loader)
+    assert batches == expected > 0
+
+
+@pytest.mark.slow
+def test_a_stage_of_one_epoch_runs_exactly_one_epoch_of_steps(tiny_train_config):
+    from allava.training.run import train
+
+    cfg = tiny_train_config("stages=[pretrain]", "eval.benchmarks=[]", "stage.pretrain.max_steps=null",
+                            "stage.pretrain.max_epochs=1", "stage.pretrain.global_batch_size=8",
+                            "data.num_workers=2")
+    import torch
+
+    run_dir = Path(train(cfg)["run_dir"])
+    checkpoint = torch.load(run_dir / "pretrain" / "checkpoints" / "last.ckpt", weights_only=False)
+    samples = sum(json.loads((Path(source.path) / "manifest.json").read_text())["totals"]
+                  ["samples_written"] * source.repeat for source in cfg.stage.pretrain.mixture)
+    assert samples == 96 + 32  # captions and text, once each
+    per_worker = -(-samples // 2)
+    batches = 2 * -(-per_worker // 4)  # 2 workers, batch 4, each worker's last batch short
+    assert checkpoint["global_step"] == -(-batches // 2)  # 2 micro-batches per optimizer step

@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from allava.models.build import build_vlm
 from allava.training.freezing import apply_trainable
 from allava.training.module import VLMTrainingModule
+from allava.training.policies import trainable_modules
 
 
 def batchnorm_statistics(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -22,7 +23,9 @@ def bundle(tiny_train_config):
 
 
 def stage(cfg, name: str) -> dict:
-    return OmegaConf.to_container(cfg.stage[name], resolve=True)
+    settings = OmegaConf.to_container(cfg.stage[name], resolve=True)
+    settings["train"] = trainable_modules(settings, cfg.stage.policy)
+    return settings
 
 
 def test_a_frozen_tower_keeps_its_batchnorm_statistics(bundle, tiny_train_config):

@@ -57,9 +57,15 @@ def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
     return messages
 
 
-def ensure_chat_template(tokenizer) -> None:
-    """Gives the tokenizer ALLaVA's template when it has none of its own."""
-    if not getattr(tokenizer, "chat_template", None):
+def set_chat_template(tokenizer, choice: str | None = None) -> None:
+    """`choice` (model.llm.chat_template): None keeps the tokenizer's own template and gives
+    ALLaVA's to a tokenizer without one (Phi-2's, the base StableLM-2's); "allava" forces
+    ALLaVA's (the released models' format); any other string is a Jinja template."""
+    if choice == "allava":
+        tokenizer.chat_template = ALLAVA_CHAT_TEMPLATE
+    elif choice:
+        tokenizer.chat_template = choice
+    elif not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = ALLAVA_CHAT_TEMPLATE
 
 

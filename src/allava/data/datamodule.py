@@ -56,6 +56,7 @@ class StageDataModule(L.LightningDataModule):
         self._train = MixtureStream(self.mixture, processor, seed=self.seed,
                                     shuffle_buffer=self.shuffle_buffer,
                                     samples_per_epoch=self.samples_per_epoch)
+        self._train.loader_workers, self._train.loader_batch_size = self.num_workers, self.batch_size
         if self.length_bucket_batches > 0:
             self._train = LengthBucketedBatches(self._train, self.batch_size,
                                                 self.length_bucket_batches)

@@ -7,6 +7,7 @@ batches: the equal-batches-per-rank guarantee of MixtureStream holds.
 """
 from __future__ import annotations
 
+import math
 import random
 from typing import Iterator, Sequence, TypeVar
 
@@ -56,6 +57,11 @@ class LengthBucketedBatches(IterableDataset):
         self.stream = stream
         self.batch_size = batch_size
         self.buffer_batches = buffer_batches
+
+    def __len__(self) -> int:
+        """Batches this rank yields per epoch: each worker cuts its own quota into batches."""
+        workers = max(self.stream.loader_workers, 1)
+        return workers * math.ceil(self.stream.samples_per_worker(workers) / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.stream.set_epoch(epoch)

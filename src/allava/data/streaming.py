@@ -166,6 +166,16 @@ class MixtureStream(IterableDataset):
         self.weights = [s.num_samples() * s.repeat for s in sources]
         self.samples_per_epoch = samples_per_epoch or int(sum(self.weights))
         self.rank, self.world_size, self.epoch = 0, 1, 0
+        # The DataLoader's num_workers and batch size, for __len__.
+        self.loader_workers, self.loader_batch_size = 0, 1
+
+    def __len__(self) -> int:
+        """This rank's samples per epoch, each worker's quota rounded up to whole batches (every
+        worker ends with its own short batch), so that len(DataLoader) is exact in batches and
+        `max_epochs` works: Lightning sizes the epoch and the LR schedule from it."""
+        workers = max(self.loader_workers, 1)
+        batch = self.loader_batch_size
+        return workers * math.ceil(self.samples_per_worker(workers) / batch) * batch
 
     def set_distributed(self, rank: int, world_size: int) -> None:
         self.rank, self.world_size = rank, world_size

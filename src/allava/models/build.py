@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoTokenizer
 
-from allava.data.chat_format import ensure_chat_template, ensure_image_token
+from allava.data.chat_format import ensure_image_token, set_chat_template
 from allava.data.tokenization import ConversationTokenizer
 from allava.models.vlm import VisionLanguageModel
 
@@ -36,9 +36,7 @@ def load_tokenizer(llm_cfg: DictConfig):
             f"cannot load the tokenizer from {path!r} (model.llm.tokenizer). For the toy world, "
             "generate the data first (it trains the tokenizer): `allava-toy --out data/toy`"
         ) from error
-    if llm_cfg.get("chat_template"):
-        tokenizer.chat_template = llm_cfg.chat_template
-    ensure_chat_template(tokenizer)
+    set_chat_template(tokenizer, llm_cfg.get("chat_template"))
     ensure_image_token(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

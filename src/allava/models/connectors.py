@@ -68,6 +68,7 @@ class GridPoolConnector(Connector):
         self.mlp = MLPConnector(in_dim, out_dim, depth)
 
     def num_tokens(self, num_patches: int) -> int:
+        grid_side(num_patches, "GridPoolConnector")
         return self.grid * self.grid
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -76,12 +77,22 @@ class GridPoolConnector(Connector):
         return self.mlp(pooled + self.cell_embedding)
 
 
+def grid_side(num_patches: int, name: str) -> int:
+    """The side of a square token grid; called by `num_tokens` too, so that a tower whose
+    tokens form no square fails when the model is built."""
+    side = int(round(num_patches ** 0.5))
+    if side * side != num_patches:
+        raise ValueError(
+            f"{name} needs a square patch grid, got {num_patches} tokens (prefix tokens kept? "
+            "set model.vision.prefix_tokens=drop, or use model/connector=mlp2x_gelu, linear or "
+            "resampler, which take any token count)")
+    return side
+
+
 def _grid(features: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
     """`[B, N, D]` patch tokens -> `[B, D, s, s]` maps, for connectors that need the grid."""
     batch, num_patches, dim = features.shape
-    side = int(round(num_patches ** 0.5))
-    if side * side != num_patches:
-        raise ValueError(f"{name} needs a square patch grid, got {num_patches} patches")
+    side = grid_side(num_patches, name)
     return features.transpose(1, 2).reshape(batch, dim, side, side), side
 
 
@@ -112,7 +123,7 @@ class LDPv2Connector(Connector):
         self.peg = nn.Conv2d(out_dim, out_dim, kernel_size=3, padding=1, groups=out_dim)
 
     def num_tokens(self, num_patches: int) -> int:
-        side = int(round(num_patches ** 0.5))
+        side = grid_side(num_patches, "LDPv2Connector")
         return max(1, side // 2) ** 2
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -133,6 +144,10 @@ class PixelShuffleConnector(Connector):
         self.mlp = MLPConnector(in_dim * factor * factor, out_dim, depth)
 
     def num_tokens(self, num_patches: int) -> int:
+        side = grid_side(num_patches, "PixelShuffleConnector")
+        if side % self.factor:
+            raise ValueError(f"PixelShuffleConnector factor {self.factor} must divide the patch "
+                             f"grid side {side} (model/connector/pixel_shuffle factor=...)")
         return num_patches // (self.factor * self.factor)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,11 @@ def build_language_model(
     """Loads `name_or_path` (weights included when `pretrained`), or builds a fresh model from
     `config` (a dict of `config.json` fields with `model_type`), e.g. the tiny toy LLM.
 
-    `vocab_size`, when given, resizes the embeddings to the tokenizer (it carries `<image>`).
+    `vocab_size`: the tokenizer's length (it carries `<image>`), which the embeddings must cover.
     """
     if (name_or_path is None) == (config is None):
         raise ValueError("model.llm needs exactly one of `name_or_path` or `config`")
+    check_attn_implementation(attn_implementation)
     torch_dtype = _DTYPES[dtype] if dtype else None
     if config is None and pretrained:
         model = AutoModelForCausalLM.from_pretrained(
@@ -36,9 +37,30 @@ def build_language_model(
             _architecture(name_or_path, config, trust_remote_code, attn_implementation),
             torch_dtype=torch_dtype, trust_remote_code=trust_remote_code,
         )
-    if vocab_size is not None and model.get_input_embeddings().num_embeddings != vocab_size:
+    rows = model.get_input_embeddings().num_embeddings
+    # A model built from `config` gets exactly the tokenizer's vocabulary. A hub model keeps its
+    # rows (they often outnumber the tokenizer's ids: Phi-2 51,200 for 50,295) and grows only
+    # when `<image>` and other added tokens do not fit.
+    if vocab_size is not None and (vocab_size > rows or (config is not None and vocab_size != rows)):
         model.resize_token_embeddings(vocab_size, mean_resizing=False)
     return model
+
+
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+
+
+def check_attn_implementation(name: str) -> None:
+    """Fails at build time, naming the fix, rather than deep inside transformers."""
+    if name not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"model.llm.model.attn_implementation={name!r}; choose among "
+                         f"{list(ATTN_IMPLEMENTATIONS)}")
+    if name == "flash_attention_2":
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ValueError("attn_implementation=flash_attention_2 needs the flash-attn package "
+                             "(pip install flash-attn --no-build-isolation, CUDA only); or use "
+                             "model.llm.model.attn_implementation=sdpa")
 
 
 def _architecture(name_or_path: str | None, config: dict[str, Any] | None,

@@ -33,9 +33,11 @@ class PadToSquare:
 class TimmVisionTower(nn.Module):
     """Wraps a timm model so that `forward(pixels)` returns `[B, N, D]` patch features.
 
-    Works for ViTs (tokens of block `feature_layer`, prefix/class tokens dropped) and CNNs
-    (the feature map of stage `feature_layer`, flattened row-major into tokens). Blocks after
-    the feature layer cannot affect the output and are pruned away to save memory and time.
+    Works for ViTs (tokens of block `feature_layer`) and CNNs (the feature map of stage
+    `feature_layer`, flattened row-major into tokens). A ViT's prefix tokens (class, registers)
+    are dropped (`prefix_tokens="drop"`, ALLaVA's and LLaVA's default) or kept in front of the
+    patches (`"keep"`). Blocks after the feature layer cannot affect the output and are pruned
+    away to save memory and time.
     """
 
     def __init__(
@@ -46,11 +48,14 @@ class TimmVisionTower(nn.Module):
         feature_layer: int = -2,
         image_size: int | None = None,
         image_mode: str = "pad",
+        prefix_tokens: str = "drop",
         model_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
         if image_mode not in ("pad", "resize", "crop"):
             raise ValueError(f"image_mode must be 'pad', 'resize' or 'crop', got {image_mode!r}")
+        if prefix_tokens not in ("drop", "keep"):
+            raise ValueError(f"prefix_tokens must be 'drop' or 'keep', got {prefix_tokens!r}")
         kwargs = dict(model_kwargs or {})
         if image_size is not None and _accepts_img_size(model_name):
             kwargs.setdefault("img_size", image_size)
@@ -64,6 +69,10 @@ class TimmVisionTower(nn.Module):
         )
         self.feature_layer = feature_layer
         self.image_mode = image_mode
+        self.keep_prefix_tokens = prefix_tokens == "keep"
+        if self.keep_prefix_tokens and not self.num_prefix_tokens:
+            raise ValueError(f"{model_name} has no prefix (class/register) tokens to keep; "
+                             "set model.vision.prefix_tokens=drop")
         # prune_intermediate_layers returns the absolute indices it kept.
         self._take_indices = self.model.prune_intermediate_layers(
             [feature_layer], prune_norm=True, prune_head=True
@@ -81,6 +90,11 @@ class TimmVisionTower(nn.Module):
         self.image_size: int = int(data_config["input_size"][-1])
 
     def num_patches(self, image_size: int | None = None) -> int:
+        """Tokens per image: the patch grid, plus the prefix tokens when they are kept."""
+        prefix = self.num_prefix_tokens if self.keep_prefix_tokens else 0
+        return prefix + self.num_grid_patches(image_size)
+
+    def num_grid_patches(self, image_size: int | None = None) -> int:
         side = image_size or self.image_size
         patch_embed = getattr(self.model, "patch_embed", None)
         if patch_embed is not None and not getattr(patch_embed, "dynamic_img_pad", False):
@@ -94,6 +108,11 @@ class TimmVisionTower(nn.Module):
         return int(getattr(self.model, "num_prefix_tokens", 0))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.keep_prefix_tokens:
+            ((features, prefix),) = self.model.forward_intermediates(
+                pixel_values, indices=self._take_indices, intermediates_only=True,
+                return_prefix_tokens=True)
+            return torch.cat([prefix, features.flatten(2).transpose(1, 2)], dim=1)
         (features,) = self.model.forward_intermediates(
             pixel_values, indices=self._take_indices, intermediates_only=True
         )

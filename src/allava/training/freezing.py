@@ -4,9 +4,13 @@ from __future__ import annotations
 from torch import nn
 
 MODULES = ("vision", "connector", "llm")
+# In the name of every LoRA/DoRA adapter parameter (lora_A, lora_B, lora_magnitude_vector).
+ADAPTER_MARK = "lora_"
 
 
 def apply_trainable(model: nn.Module, trainable: list[str]) -> None:
+    """Sets requires_grad module by module. A module that carries LoRA adapters trains its
+    adapters only; adapters on a module that does not train are an error (they would sit idle)."""
     unknown = set(trainable) - set(MODULES)
     if unknown:
         raise ValueError(f"stage.train names unknown modules {sorted(unknown)}; "
@@ -14,7 +18,13 @@ def apply_trainable(model: nn.Module, trainable: list[str]) -> None:
     if not trainable:
         raise ValueError("stage.train is empty: nothing would train in this stage")
     for name in MODULES:
-        getattr(model, name).requires_grad_(name in trainable)
+        params = list(getattr(model, name).named_parameters())
+        adapted = any(ADAPTER_MARK in key for key, _ in params)
+        if adapted and name not in trainable:
+            raise ValueError(f"LoRA adapters on {name!r}, which does not train in this stage; "
+                             f"add {name!r} to the stage's train list or drop its lora entry")
+        for key, param in params:
+            param.requires_grad_(name in trainable and (not adapted or ADAPTER_MARK in key))
 
 
 def keep_frozen_in_eval_mode(model: nn.Module) -> None:

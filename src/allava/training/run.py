@@ -16,7 +16,10 @@ from allava.data.datamodule import StageDataModule
 from allava.models.build import VLMBundle, build_vlm
 from allava.models.export import WEIGHTS, export_model
 from allava.training import loggers as logger_factories
+from allava.training.acceleration import compile_model, enable_gradient_checkpointing
+from allava.training.adapters import add_lora, merge_lora
 from allava.training.freezing import parameter_counts
+from allava.training.policies import trainable_modules
 from allava.training.module import VLMTrainingModule
 
 
@@ -78,23 +81,56 @@ def _build_callbacks(cfg: DictConfig, stage_dir: Path, has_logger: bool) -> list
     return callbacks
 
 
+def accumulation_steps(global_batch_size: int | None, batch_size: int, world_size: int,
+                       default: int = 1, stage_name: str = "?") -> int:
+    """Micro-batches per optimizer step so that devices x per-device batch x steps equals the
+    stage's `global_batch_size` (the paper's 256 / 128 on any number of GPUs)."""
+    if not global_batch_size:
+        return default
+    per_step = batch_size * world_size
+    if global_batch_size % per_step:
+        raise ValueError(
+            f"stage {stage_name}: global_batch_size {global_batch_size} is not a multiple of "
+            f"per-device batch {batch_size} x {world_size} devices = {per_step}; change "
+            f"stage.{stage_name}.batch_size (or data.batch_size) or the number of devices")
+    return global_batch_size // per_step
+
+
+def _add_adapters(bundle: VLMBundle, stage: dict[str, Any]) -> list[str]:
+    """LoRA/DoRA adapters for this stage (`stage.lora.llm` / `stage.lora.vision`)."""
+    adapted = []
+    for name, spec in (stage.get("lora") or {}).items():
+        if not spec:
+            continue
+        if name not in ("llm", "vision"):
+            raise ValueError(f"stage.{stage['name']}.lora.{name}: LoRA applies to llm or vision")
+        add_lora(getattr(bundle.model, name), spec)
+        adapted.append(name)
+    return adapted
+
+
 def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path) -> Path:
-    if stage_name not in cfg.stage:
+    if stage_name not in cfg.stage or not isinstance(cfg.stage[stage_name], DictConfig):
+        known = [k for k, v in cfg.stage.items() if isinstance(v, DictConfig)]
         raise KeyError(f"stages lists {stage_name!r} but there is no stage.{stage_name} config; "
-                       f"known: {list(cfg.stage)}")
+                       f"known: {known}")
     stage = cfg.stage[stage_name]
     stage_dir = run_dir / stage_name
     data_cfg = cfg.data
+    stage_settings = OmegaConf.to_container(stage, resolve=True)
+    stage_settings["train"] = trainable_modules(stage_settings, cfg.stage.get("policy"))
+    adapted = _add_adapters(bundle, stage_settings)
+    batch_size = int(stage.get("batch_size") or data_cfg.batch_size)
     datamodule = StageDataModule(
         bundle, mixture=OmegaConf.to_container(stage.mixture, resolve=True),
         val=OmegaConf.to_container(data_cfg.val, resolve=True) if data_cfg.get("val") else [],
-        batch_size=data_cfg.batch_size, num_workers=data_cfg.num_workers,
+        batch_size=batch_size, num_workers=data_cfg.num_workers,
         seed=cfg.seed, shuffle_buffer=data_cfg.shuffle_buffer,
         val_max_samples=data_cfg.get("val_max_samples"),
         length_bucket_batches=data_cfg.get("length_bucket_batches", 0),
     )
     module = VLMTrainingModule(
-        bundle, OmegaConf.to_container(stage, resolve=True),
+        bundle, stage_settings,
         preview_examples=datamodule.preview_examples(8) if data_cfg.get("val") else None,
     )
     loggers = _build_loggers(cfg, stage_name, stage_dir)
@@ -107,10 +143,17 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
         check_val_every_n_epoch=None if val_every else 1,
         limit_val_batches=None if data_cfg.get("val") else 0,
     )
+    trainer.accumulate_grad_batches = accumulation_steps(
+        stage.get("global_batch_size"), batch_size, trainer.world_size,
+        default=int(cfg.trainer.get("accumulate_grad_batches") or 1), stage_name=stage_name)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    rank_zero_info(f"=== stage {stage_name}: training {list(stage.train)} ===")
+    rank_zero_info(f"=== stage {stage_name}: training {stage_settings['train']}"
+                   f"{' with LoRA on ' + str(adapted) if adapted else ''}, batch {batch_size} x "
+                   f"{trainer.world_size} devices x {trainer.accumulate_grad_batches} accumulated ===")
     trainer.fit(module, datamodule=datamodule)
+    if adapted:  # the export, and the next stage, get plain weights
+        merge_lora(bundle.model)
     export_dir = stage_dir / "export"
     if trainer.is_global_zero:
         export_model(bundle, export_dir)
@@ -131,6 +174,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     bundle = build_vlm(cfg.model)
     if cfg.get("init_from"):
         load_initial_weights(bundle, cfg.init_from)
+    if cfg.model.get("gradient_checkpointing"):
+        enable_gradient_checkpointing(bundle.model)
+    if cfg.model.get("compile"):
+        compile_model(bundle.model)
     exports = {}
     for stage_name in cfg.stages:
         exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
