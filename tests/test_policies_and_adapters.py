@@ -155,3 +155,14 @@ def test_llava_policy_then_lora_finetune_in_bf16_with_accumulation(tiny_train_co
     changed = [k for k in llm if not torch.equal(pre[k], fin[k])]
     # The merged adapters changed the adapted projection weights, not the embeddings.
     assert any("q_proj" in k for k in changed) and "llm.model.embed_tokens.weight" not in changed
+
+
+def test_init_from_a_lora_checkpoint_points_to_the_merged_export(toy_bundle, tmp_path):
+    from allava.training.run import load_initial_weights
+
+    add_lora(toy_bundle.model.llm, {"r": 2})
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in toy_bundle.model.state_dict().items()}},
+               path)
+    with pytest.raises(ValueError, match="export directory"):
+        load_initial_weights(toy_bundle, path)

@@ -78,3 +78,49 @@ def test_clip_tower_lora_adapts_every_linear_layer_of_the_kept_blocks(tmp_path):
     # 23 blocks after pruning; per block r x (in + out) of qkv, proj, fc1 and fc2.
     per_block = 8 * ((1024 + 3072) + (1024 + 1024) + (1024 + 4096) + (4096 + 1024))
     assert adapters == 23 * per_block == 3_014_656
+
+
+def test_tower_weights_from_a_local_checkpoint_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from allava.models.vision_tower import TimmVisionTower
+
+    torch.manual_seed(3)
+    source = timm.create_model("resnet10t", pretrained=False, num_classes=10)
+    path = tmp_path / "tower.safetensors"
+    save_file(source.state_dict(), str(path))
+    tower = TimmVisionTower("resnet10t", pretrained=True, checkpoint_path=str(path),
+                            feature_layer=3, image_size=64)
+    loaded = tower.model.state_dict()
+    expected = source.state_dict()
+    assert "layer1.0.conv1.weight" in loaded  # the kept stages carry the file's weights
+    assert all(torch.equal(loaded[k], expected[k]) for k in loaded)
+    fresh = TimmVisionTower("resnet10t", feature_layer=3, image_size=64).model.state_dict()
+    assert not torch.equal(fresh["conv1.0.weight"], expected["conv1.0.weight"])
+
+
+@pytest.mark.parametrize("mode", ["pad", "resize", "crop"])
+def test_image_modes_on_a_wide_image(mode):
+    from PIL import Image
+
+    from allava.models.vision_tower import TimmVisionTower
+
+    tower = TimmVisionTower("resnet10t", feature_layer=3, image_size=32, image_mode=mode)
+    image = Image.new("RGB", (128, 32), (255, 0, 0))  # 4:1, all red
+    image.paste((0, 0, 255), (0, 0, 16, 32))           # a blue strip at the far left
+    pixels = tower.image_transform()(image)
+    assert pixels.shape == (3, 32, 32)
+    mean = torch.tensor(tower.data_config["mean"]).view(3, 1)
+    std = torch.tensor(tower.data_config["std"]).view(3, 1)
+    rgb = pixels.flatten(1) * std + mean  # back to [0, 1]
+    top_row, middle_row = rgb.view(3, 32, 32)[:, 0, 16], rgb.view(3, 32, 32)[:, 16, 16]
+    left_column = rgb.view(3, 32, 32)[:, 16, 0]
+    if mode == "pad":  # letterboxed: mean-coloured bands above and below, the blue strip kept
+        torch.testing.assert_close(top_row, mean.view(3), atol=0.02, rtol=0)
+        assert left_column[2] > 0.9
+    elif mode == "resize":  # squeezed: no band, the blue strip kept
+        assert top_row[0] > 0.9 and left_column[2] > 0.9
+    else:  # center crop: the blue strip is cut away
+        assert top_row[0] > 0.9 and left_column[0] > 0.9
+    assert middle_row[0] > 0.9

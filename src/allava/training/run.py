@@ -18,7 +18,7 @@ from allava.models.export import WEIGHTS, export_model
 from allava.training import loggers as logger_factories
 from allava.training.acceleration import compile_model, enable_gradient_checkpointing
 from allava.training.adapters import add_lora, merge_lora
-from allava.training.freezing import parameter_counts
+from allava.training.freezing import ADAPTER_MARK, parameter_counts
 from allava.training.policies import trainable_modules
 from allava.training.module import VLMTrainingModule
 
@@ -37,6 +37,10 @@ def load_initial_weights(bundle: VLMBundle, path: str | Path) -> None:
         raise FileNotFoundError(f"init_from={path}: no such file or directory")
     state = torch.load(source, map_location="cpu", weights_only=False)["state_dict"]
     state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    if any(ADAPTER_MARK in key for key in state):
+        raise ValueError(f"init_from={path} is a checkpoint of a LoRA stage (adapters not merged "
+                         "yet); start from that stage's export directory, which holds the merged "
+                         "weights")
     bundle.model.load_state_dict(state)
 
 
