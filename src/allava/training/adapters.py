@@ -37,6 +37,19 @@ def add_lora(module: nn.Module, spec: Mapping[str, Any]) -> nn.Module:
     return inject_adapter_in_model(config, module)
 
 
+def add_stage_adapters(model: nn.Module, specs: Mapping[str, Any] | None, stage: str) -> list[str]:
+    """A stage's `lora` entry (`{llm: spec, vision: spec}`, null = none): the modules adapted."""
+    adapted = []
+    for name, spec in (specs or {}).items():
+        if not spec:
+            continue
+        if name not in ("llm", "vision"):
+            raise ValueError(f"stage.{stage}.lora.{name}: LoRA applies to llm or vision")
+        add_lora(getattr(model, name), spec)
+        adapted.append(name)
+    return adapted
+
+
 def has_lora(module: nn.Module) -> bool:
     return any(ADAPTER_MARK in name for name, _ in module.named_parameters())
 

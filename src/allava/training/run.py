@@ -17,10 +17,10 @@ from allava.models.build import VLMBundle, build_vlm
 from allava.models.export import WEIGHTS, export_model
 from allava.training import loggers as logger_factories
 from allava.training.acceleration import compile_model, enable_gradient_checkpointing
-from allava.training.adapters import add_lora, merge_lora
+from allava.training.adapters import add_stage_adapters, merge_lora
 from allava.training.freezing import ADAPTER_MARK, parameter_counts
-from allava.training.policies import trainable_modules
 from allava.training.module import VLMTrainingModule
+from allava.training.policies import trainable_modules
 
 
 def load_initial_weights(bundle: VLMBundle, path: str | Path) -> None:
@@ -100,19 +100,6 @@ def accumulation_steps(global_batch_size: int | None, batch_size: int, world_siz
     return global_batch_size // per_step
 
 
-def _add_adapters(bundle: VLMBundle, stage: dict[str, Any]) -> list[str]:
-    """LoRA/DoRA adapters for this stage (`stage.lora.llm` / `stage.lora.vision`)."""
-    adapted = []
-    for name, spec in (stage.get("lora") or {}).items():
-        if not spec:
-            continue
-        if name not in ("llm", "vision"):
-            raise ValueError(f"stage.{stage['name']}.lora.{name}: LoRA applies to llm or vision")
-        add_lora(getattr(bundle.model, name), spec)
-        adapted.append(name)
-    return adapted
-
-
 def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path) -> Path:
     if stage_name not in cfg.stage or not isinstance(cfg.stage[stage_name], DictConfig):
         known = [k for k, v in cfg.stage.items() if isinstance(v, DictConfig)]
@@ -123,7 +110,7 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
     data_cfg = cfg.data
     stage_settings = OmegaConf.to_container(stage, resolve=True)
     stage_settings["train"] = trainable_modules(stage_settings, cfg.stage.get("policy"))
-    adapted = _add_adapters(bundle, stage_settings)
+    adapted = add_stage_adapters(bundle.model, stage_settings.get("lora"), stage_name)
     batch_size = int(stage.get("batch_size") or data_cfg.batch_size)
     datamodule = StageDataModule(
         bundle, mixture=OmegaConf.to_container(stage.mixture, resolve=True),
