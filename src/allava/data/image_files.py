@@ -59,7 +59,12 @@ def read_image(root: str | Path, relative: str, max_side: int | None = None,
     path = Path(root) / relative
     if not path.is_file():
         raise BadSample("missing_image", str(path))
-    data = path.read_bytes()
+    return image_payload(path.read_bytes(), max_side, min_side)
+
+
+def image_payload(data: bytes, max_side: int | None = None,
+                  min_side: int = DEFAULT_MIN_SIDE) -> ImagePayload:
+    """Verified image bytes, kept, made PNG, or re-encoded to JPEG at `max_side` (see above)."""
     image = _open_verified(data)
     width, height = _upright_size(image)
     if min(width, height) < min_side:

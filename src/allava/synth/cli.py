@@ -1,0 +1,210 @@
+"""`allava-synth`: distil captions and QA (or text answers) from an OpenAI-compatible teacher.
+
+    allava-synth --input images/ --out data/synth/laion --mode laion \\
+        --base-url https://api.openai.com/v1 --model gpt-4o --concurrency 16 --rpm 500
+    allava-synth --input questions.jsonl --out data/synth/vflan --mode vflan \\
+        --base-url http://localhost:8000/v1 --model Qwen/Qwen2-VL-7B-Instruct
+    allava-synth ... --dry-run          # one request and the estimated cost, no call
+
+Rerun the same command after an interruption to continue; `--shards DIR` also converts the
+records into training shards (allava-data convert).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from allava.synth import costs
+from allava.synth.engine import (JobSettings, SynthJob, image_data_url, job_identity, load_usage,
+                                 save_usage)
+from allava.synth.inputs import MODES, InputError, WorkItem, read_items
+from allava.synth.output_store import OutputStore, record_files
+from allava.synth.prompts import build_messages, load_prompts
+from allava.synth.rate_limit import RateLimiter
+from allava.synth.teacher import TeacherClient
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="allava-synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, help="image folder, JSON/JSONL/.txt list, or "
+                        "WebDataset shards (a .tar or a folder of them)")
+    parser.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    parser.add_argument("--mode", required=True, choices=MODES)
+    parser.add_argument("--base-url", required=True, help="OpenAI-compatible API root, e.g. "
+                        "https://api.openai.com/v1 or http://localhost:8000/v1")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                        help="environment variable holding the API key (default OPENAI_API_KEY); "
+                        "the key is read from there only")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--rpm", type=float, help="client-side limit, requests per minute")
+    parser.add_argument("--tpm", type=float, help="client-side limit, tokens per minute")
+    parser.add_argument("--limit", type=int, help="only the first N items of the input")
+    parser.add_argument("--max-image-side", type=int, default=1024,
+                        help="images are resized to this longest side before sending")
+    parser.add_argument("--image-root", help="folder that image paths in a JSON list are "
+                        "relative to (default: the list's folder)")
+    parser.add_argument("--source", help="prefix of record ids (default synth_<mode>)")
+    parser.add_argument("--prompts", help="folder of prompt files (default configs/synth/prompts)")
+    parser.add_argument("--prices", help="prices file (default configs/synth/prices.yaml)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    parser.add_argument("--max-retries", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0, help="picks each caption instruction")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print one request and the estimated cost; call nothing")
+    parser.add_argument("--shards", help="also convert the records into shards under this folder")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (InputError, FileExistsError, ValueError) as error:
+        print(f"allava-synth: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    source = args.source or f"synth_{args.mode}"
+    prompts = load_prompts(args.mode, Path(args.prompts) if args.prompts else None)
+    prices = costs.load_prices(args.model, args.prices)
+    settings = JobSettings(mode=args.mode, source=source, concurrency=args.concurrency,
+                           max_image_side=args.max_image_side, seed=args.seed, prices=prices)
+    items = read_items(args.input, args.mode, args.image_root)
+    if args.limit is not None:
+        items = items[:args.limit]
+    if args.dry_run:
+        return dry_run(args, settings, prompts, items)
+
+    store = OutputStore(out, args.mode, source)
+    store.check_job(job_identity(settings, args.input, args.model, args.base_url, prompts)
+                    | {"limit": args.limit})
+    finished, removed = store.recover()
+    pending = [item for item in items if item.item_id not in finished]
+    if finished:
+        print(f"resuming: {len(finished)} of {len(items)} items already done"
+              + (f"; cleaned up {removed}" if any(removed.values()) else ""))
+    usage = load_usage(out)
+    api_key = os.environ.get(args.api_key_env)
+    client = TeacherClient(args.base_url, args.model, api_key, timeout=args.timeout,
+                           max_retries=args.max_retries, usage=usage,
+                           rate_limiter=RateLimiter(args.rpm, args.tpm) if args.rpm or args.tpm else None)
+    job = SynthJob(settings, prompts, client, store, usage)
+    completed = _run_with_progress(job, pending, usage, prices, args, out)
+    tally = job.tally
+    print(json.dumps({"items": len(items), "done_before": len(finished), "written": tally.written,
+                      "rejected": tally.rejected, "rejected_by_reason": tally.rejected_by_reason,
+                      "requests": usage.requests, "retries": usage.retries,
+                      "estimated_cost_usd": usage.cost(prices)}, indent=2))
+    if not completed:
+        print("interrupted: rerun the same command to continue", file=sys.stderr)
+        return 130
+    if args.shards:
+        convert_to_shards(out, args, items)
+    return 0
+
+
+def _run_with_progress(job: SynthJob, pending: list[WorkItem], usage, prices, args, out: Path) -> bool:
+    bar = tqdm(total=len(pending), unit="item", disable=args.no_progress, dynamic_ncols=True)
+    last_save = [time.monotonic()]
+
+    def on_progress() -> None:
+        bar.update(1)
+        cost = usage.cost(prices)
+        bar.set_postfix(rejected=job.tally.rejected, retries=usage.retries,
+                        cost=f"${cost:.2f}" if cost is not None else "n/a", refresh=False)
+        if time.monotonic() - last_save[0] > 2.0:
+            save_usage(out, usage, prices, args.model)
+            last_save[0] = time.monotonic()
+
+    async def go() -> None:
+        try:
+            await job.run(pending, on_progress)
+        finally:
+            await job.client.aclose()
+
+    try:
+        asyncio.run(go())
+        return True
+    except KeyboardInterrupt:
+        return False
+    finally:
+        bar.close()
+        job.store.close()
+        save_usage(out, usage, prices, args.model)
+
+
+def dry_run(args, settings: JobSettings, prompts, items: list[WorkItem]) -> int:
+    """Prints the first item's request (image data shortened) and the job's estimated cost."""
+    usable = [item for item in items if not item.problem]
+    if not usable:
+        print("no usable item in the input")
+        return 1
+    first = usable[0]
+    image_url, image = (None, None)
+    if args.mode != "text":
+        image_url, image = image_data_url(first, settings.max_image_side)
+    messages = build_messages(prompts, image_data_url=image_url, question=first.question,
+                              instruction=first.instruction)
+    request = {"model": args.model, "max_tokens": prompts.max_tokens,
+               "temperature": prompts.temperature, "messages": _shorten_images(messages)}
+    prompt_tokens = SynthJob.estimated_prompt_tokens(messages, image)
+    total_prompt = prompt_tokens * len(usable)
+    total_completion = prompts.max_tokens * len(usable)
+    cost = costs.request_cost(settings.prices, total_prompt, total_completion)
+    print(f"POST {args.base_url.rstrip('/')}/chat/completions")
+    print(json.dumps(request, indent=2, ensure_ascii=False))
+    print(f"\nitems: {len(usable)} usable of {len(items)}; per request ~{prompt_tokens} prompt "
+          f"tokens, at most {prompts.max_tokens} completion tokens")
+    print("estimated cost (completions at max_tokens: an upper bound): "
+          + (f"${cost:,.2f}" if cost is not None else
+             f"unknown, {args.model!r} has no price in configs/synth/prices.yaml"))
+    return 0
+
+
+def _shorten_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shown = json.loads(json.dumps(messages))
+    for message in shown:
+        for part in message["content"] if isinstance(message["content"], list) else []:
+            if part.get("type") == "image_url":
+                url = part["image_url"]["url"]
+                head, _, data = url.partition(",")
+                part["image_url"]["url"] = f"{head},<{len(data)} base64 characters>"
+    return shown
+
+
+def convert_to_shards(out: Path, args, items: list[WorkItem]) -> None:
+    """Converts each record file into `<shards>/<caption|instruct|text>` with the converter."""
+    from allava.data.convert import ConvertOptions, convert
+
+    if args.mode == "text":
+        image_root = out
+    elif any(item.image_bytes is not None for item in items):
+        image_root = out  # images from shards were saved under out/images
+    elif Path(args.input).is_dir():
+        image_root = Path(args.input)
+    else:
+        image_root = Path(args.image_root) if args.image_root else Path(args.input).parent
+    for name in record_files(args.mode):
+        target = Path(args.shards) / name.removesuffix(".jsonl")
+        manifest = convert([out / name], target, ConvertOptions(image_root=str(image_root),
+                                                                source=args.source or f"synth_{args.mode}"),
+                           progress=not args.no_progress)
+        totals = manifest.get("totals", {})
+        print(f"shards: {target} ({totals.get('samples_written')} samples, "
+              f"{totals.get('rejected')} rejected)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

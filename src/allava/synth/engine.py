@@ -1,0 +1,176 @@
+"""The distillation job: for every input item, one teacher request, parsed and validated into
+ALLaVA-4V records (Caption + Instruct per image, or one text record), or a reject with its
+reason; bounded concurrency, resumable (see output_store)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from allava.data.image_files import ImagePayload, image_payload
+from allava.data.samples import BadSample
+from allava.synth import costs
+from allava.synth.inputs import WorkItem
+from allava.synth.output_store import OutputStore
+from allava.synth.parsing import InvalidResponse, parse_response
+from allava.synth.prompts import PromptSet, build_messages, load_caption_instructions
+from allava.synth.records import (caption_record, instruct_record, pick_caption_instruction,
+                                  text_record)
+from allava.synth.teacher import TeacherClient, TeacherError
+from allava.synth.usage import Usage
+
+_MIME = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
+USAGE_FILE = "usage.json"
+
+
+@dataclass
+class JobSettings:
+    mode: str
+    source: str  # prefix of the record ids, e.g. synth_laion
+    concurrency: int = 8
+    max_image_side: int = 1024
+    seed: int = 0
+    prices: dict[str, float] | None = None
+
+
+@dataclass
+class JobTally:
+    """What this run did (the counts a progress bar and the final report show)."""
+    done: int = 0
+    written: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+
+def image_data_url(item: WorkItem, max_side: int, out_dir: Path | None = None) -> tuple[str, ImagePayload]:
+    """The item's image as a base64 data URL, no larger than `max_side` (verified: a corrupt
+    file is a BadSample); an image from a shard is also saved under `out_dir/images/`, so that
+    the records can point to a file."""
+    if item.image_bytes is not None:
+        data = item.image_bytes
+    elif item.image_file.is_file():
+        data = item.image_file.read_bytes()
+    else:
+        raise BadSample("missing_image", str(item.image_file))
+    teacher = image_payload(data, max_side=max_side)
+    if item.image_bytes is not None and out_dir is not None:
+        target = out_dir / item.image_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    mime = _MIME.get(teacher.ext, teacher.ext)
+    return f"data:image/{mime};base64,{base64.b64encode(teacher.data).decode('ascii')}", teacher
+
+
+def job_identity(settings: JobSettings, input_path: str | Path, model: str, base_url: str,
+                 prompts: PromptSet) -> dict[str, Any]:
+    """What must not change between a run and its resumption (never the API key)."""
+    prompt_text = json.dumps(asdict(prompts), sort_keys=True)
+    return {"mode": settings.mode, "source": settings.source, "input": str(Path(input_path).resolve()),
+            "model": model, "base_url": base_url, "max_image_side": settings.max_image_side,
+            "seed": settings.seed,
+            "prompts_sha256": hashlib.sha256(prompt_text.encode()).hexdigest()}
+
+
+class SynthJob:
+    def __init__(self, settings: JobSettings, prompts: PromptSet, client: TeacherClient,
+                 store: OutputStore, usage: Usage):
+        self.settings = settings
+        self.prompts = prompts
+        self.client = client
+        self.store = store
+        self.usage = usage
+        self.tally = JobTally()
+        self.instructions = load_caption_instructions() if settings.mode != "text" else []
+
+    async def run(self, items: list[WorkItem], on_progress: Callable[[], None] | None = None) -> JobTally:
+        """Processes `items` (those not finished yet) with `concurrency` workers."""
+        pending = iter(items)
+
+        async def worker() -> None:
+            for item in pending:  # a shared iterator: each item goes to exactly one worker
+                await self.process(item)
+                self.tally.done += 1
+                if on_progress is not None:
+                    on_progress()
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, self.settings.concurrency))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        return self.tally
+
+    async def process(self, item: WorkItem) -> None:
+        if item.problem:
+            return self._reject(item, item.problem)
+        image_url, image = None, None
+        if self.settings.mode != "text":
+            try:
+                image_url, image = await asyncio.to_thread(
+                    image_data_url, item, self.settings.max_image_side, self.store.out)
+            except BadSample as error:
+                return self._reject(item, error.reason, error.detail)
+        messages = build_messages(self.prompts, image_data_url=image_url, question=item.question,
+                                  instruction=item.instruction)
+        estimate = self.estimated_prompt_tokens(messages, image) + self.prompts.max_tokens
+        try:
+            completion = await self.client.complete(
+                messages, max_tokens=self.prompts.max_tokens, temperature=self.prompts.temperature,
+                estimated_tokens=estimate)
+        except TeacherError as error:
+            return self._reject(item, f"teacher_{error.reason}", str(error))
+        if completion.finish_reason == "length":
+            return self._reject(item, "truncated_response", "the teacher hit max_tokens",
+                                completion.text)
+        try:
+            parsed = parse_response(self.settings.mode, completion.text)
+        except InvalidResponse as error:
+            return self._reject(item, error.reason, error.detail, completion.text)
+        self.store.write_records(self.records(item, parsed))
+        self.tally.written += 1
+
+    def records(self, item: WorkItem, parsed: dict[str, Any]) -> list[dict[str, Any]]:
+        source = self.settings.source
+        if self.settings.mode == "text":
+            return [text_record(source, item.item_id, item.instruction, parsed["answer"])]
+        instruction = pick_caption_instruction(self.instructions, item.item_id, self.settings.seed)
+        question = parsed.get("question") or item.question
+        return [caption_record(source, item.item_id, item.image_name, parsed["description"],
+                               instruction),
+                instruct_record(source, item.item_id, item.image_name, question, parsed["answer"])]
+
+    @staticmethod
+    def estimated_prompt_tokens(messages: list[dict], image: ImagePayload | None) -> int:
+        text = json.dumps([m["content"] if isinstance(m["content"], str) else
+                           [p for p in m["content"] if p.get("type") == "text"] for m in messages])
+        return costs.text_tokens(text) + (costs.image_tokens(image.width, image.height) if image else 0)
+
+    def _reject(self, item: WorkItem, reason: str, detail: str = "", raw: str | None = None) -> None:
+        self.store.write_reject(item.item_id, reason, detail, raw)
+        self.tally.reject(reason)
+
+
+def load_usage(out_dir: Path) -> Usage:
+    path = out_dir / USAGE_FILE
+    if not path.is_file():
+        return Usage()
+    return Usage.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def save_usage(out_dir: Path, usage: Usage, prices: dict[str, float] | None, model: str) -> None:
+    """usage.json, replaced atomically: totals over every run of this job."""
+    data = {**usage.to_dict(), "model": model, "estimated_cost_usd": usage.cost(prices),
+            "prices_per_million": prices, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    temporary = out_dir / (USAGE_FILE + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(out_dir / USAGE_FILE)

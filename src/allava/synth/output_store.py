@@ -1,0 +1,132 @@
+"""The engine's output directory: append-only JSONL files, and the recovery that makes a rerun
+continue where a crash, kill -9 or Ctrl-C left off, with no record duplicated or lost.
+
+Records are appended and flushed one line at a time (an item's Caption line before its Instruct
+line), so a process killed at any instant leaves at most one incomplete last line per file and
+at most one item with a Caption but no Instruct record. `recover()` removes exactly those, and
+the rejects that deserve another try (the teacher was unreachable), then says which items are
+finished. Flushed lines survive a killed process; they are not fsynced, so a power cut may
+cost the last moments of work, which the next run redoes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# Rejects with these reason prefixes are retried by the next run: nothing was wrong with the item.
+RETRYABLE_PREFIXES = ("teacher_",)
+JOB_FILE = "job.json"
+
+
+def record_files(mode: str) -> tuple[str, ...]:
+    """The record files of a mode, in the order an item's records are written."""
+    return ("text.jsonl",) if mode == "text" else ("caption.jsonl", "instruct.jsonl")
+
+
+class OutputStore:
+    def __init__(self, out_dir: str | Path, mode: str, source: str):
+        self.out = Path(out_dir)
+        self.mode = mode
+        self.source = source
+        self.files = record_files(mode)
+        self._prefixes = {"caption.jsonl": f"{source}_cap_", "instruct.jsonl": f"{source}_inst_",
+                          "text.jsonl": f"{source}_text_"}
+        self._handles: dict[str, Any] = {}
+
+    # --- the job's identity ------------------------------------------------------------------
+    def check_job(self, identity: dict[str, Any]) -> None:
+        """Refuses to mix two different jobs in one directory (a resumed run must be the same
+        job: input, mode, model, prompts); writes the identity on first use."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / JOB_FILE
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved != identity:
+                changed = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+                raise FileExistsError(
+                    f"{self.out} holds the output of another job (differs in {changed}); use "
+                    "another --out, or the same arguments and prompt files to resume it")
+            return
+        path.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+
+    # --- recovery ----------------------------------------------------------------------------
+    def recover(self) -> tuple[set[str], dict[str, int]]:
+        """Cleans up after an interrupted run; returns (finished item ids, what was removed)."""
+        removed = {"incomplete_lines": 0, "partial_items": 0, "retried_rejects": 0}
+        per_file, torn = {}, {}
+        for name in self.files:
+            lines, torn[name] = _complete_lines(self.out / name)
+            removed["incomplete_lines"] += torn[name]
+            per_file[name] = [(self._item_id(name, line), line) for line in lines]
+        complete = set.intersection(*({item for item, _ in entries} for entries in per_file.values()))
+        for name, entries in per_file.items():
+            kept = [line for item, line in entries if item in complete]
+            removed["partial_items"] += len(entries) - len(kept)
+            if len(kept) != len(entries) or torn[name]:
+                _rewrite(self.out / name, kept)
+        reject_lines, cut = _complete_lines(self.out / "rejects.jsonl")
+        removed["incomplete_lines"] += cut
+        final, rejected = [], set()
+        for line in reject_lines:
+            entry = json.loads(line)
+            if str(entry.get("reason", "")).startswith(RETRYABLE_PREFIXES):
+                removed["retried_rejects"] += 1
+                continue
+            final.append(line)
+            rejected.add(str(entry["id"]))
+        if len(final) != len(reject_lines) or cut:
+            _rewrite(self.out / "rejects.jsonl", final)
+        return complete | rejected, removed
+
+    def _item_id(self, name: str, line: str) -> str:
+        return str(json.loads(line)["id"]).removeprefix(self._prefixes[name])
+
+    # --- appending ---------------------------------------------------------------------------
+    def write_records(self, records: list[dict[str, Any]]) -> None:
+        """One item's records, one per record file, in file order."""
+        for name, record in zip(self.files, records, strict=True):
+            self._append(name, record)
+
+    def write_reject(self, item_id: str, reason: str, detail: str = "",
+                     raw_response: str | None = None) -> None:
+        self._append("rejects.jsonl", {"id": item_id, "reason": reason, "detail": detail[:500],
+                                       "raw_response": raw_response})
+
+    def _append(self, name: str, entry: dict[str, Any]) -> None:
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = open(self.out / name, "a", encoding="utf-8")
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+def _complete_lines(path: Path) -> tuple[list[str], int]:
+    """The file's complete JSON lines, and how many incomplete ones (a torn last write) follow."""
+    if not path.is_file():
+        return [], 0
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    tail = lines.pop()  # "" when the file ends with a newline
+    good, bad = [], 1 if tail.strip() else 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            good.append(line)
+        except ValueError:
+            bad += 1
+    return good, bad
+
+
+def _rewrite(path: Path, lines: list[str]) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(temporary, path)
