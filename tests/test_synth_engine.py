@@ -259,3 +259,18 @@ def test_another_job_in_the_same_directory_is_refused(tmp_path, monkeypatch, cap
         args[args.index("gpt-4o")] = "gpt-4o-mini"
         assert synth_main(args) == 2
     assert "another job" in capsys.readouterr().err
+
+
+def test_a_dead_teacher_stops_the_run_and_a_rerun_retries_its_items(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SYNTH_TEST_KEY", SECRET)
+    images = make_images(tmp_path / "images", {f"i{n:02d}": GREEN for n in range(30)})
+    out = tmp_path / "out"
+    with LoopbackTeacher(lambda request, index: Reply(status=503, content="down")) as server:
+        args = synth_args(server, images, out, "--max-retries", "0", "--concurrency", "1")
+        assert synth_main(args) == 3
+        assert "20 items in a row" in capsys.readouterr().err
+        assert len(server.requests) == 20  # it stopped instead of rejecting all 30
+    assert {r["reason"] for r in read_jsonl(out / "rejects.jsonl")} == {"teacher_server_error"}
+    with LoopbackTeacher(ScriptedTeacher()) as server:
+        assert synth_main(synth_args(server, images, out)) == 0
+    assert len(read_jsonl(out / "instruct.jsonl")) == 30 and read_jsonl(out / "rejects.jsonl") == []

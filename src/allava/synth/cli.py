@@ -23,8 +23,8 @@ from typing import Any
 from tqdm import tqdm
 
 from allava.synth import costs
-from allava.synth.engine import (JobSettings, SynthJob, image_data_url, job_identity, load_usage,
-                                 save_usage)
+from allava.synth.engine import (JobSettings, SynthJob, TeacherUnavailable, image_data_url,
+                                 job_identity, load_usage, save_usage)
 from allava.synth.inputs import MODES, InputError, WorkItem, read_items
 from allava.synth.output_store import OutputStore, record_files
 from allava.synth.prompts import build_messages, load_prompts
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileExistsError, ValueError) as error:
         print(f"allava-synth: error: {error}", file=sys.stderr)
         return 2
+    except TeacherUnavailable as error:
+        print(f"allava-synth: stopped: {error}", file=sys.stderr)
+        return 3
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(args, settings, prompts, items)
 
     store = OutputStore(out, args.mode, source)
-    store.check_job(job_identity(settings, args.input, args.model, args.base_url, prompts)
+    store.check_job(job_identity(settings, args.input, args.model, prompts)
                     | {"limit": args.limit})
     finished, removed = store.recover()
     pending = [item for item in items if item.item_id not in finished]
@@ -110,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     if not completed:
         print("interrupted: rerun the same command to continue", file=sys.stderr)
         return 130
+    unanswered = sum(n for reason, n in tally.rejected_by_reason.items()
+                     if reason.startswith("teacher_"))
+    if unanswered:
+        print(f"{unanswered} items got no answer from the teacher; rerun the same command to "
+              "retry them", file=sys.stderr)
     if args.shards:
         convert_to_shards(out, args, items)
     return 0

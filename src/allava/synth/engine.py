@@ -36,6 +36,13 @@ class JobSettings:
     max_image_side: int = 1024
     seed: int = 0
     prices: dict[str, float] | None = None
+    # Stop the run after this many items in a row failed to reach the teacher (each after its
+    # own retries): a dead endpoint should end the job, not reject every remaining item.
+    max_consecutive_failures: int = 20
+
+
+class TeacherUnavailable(RuntimeError):
+    """Too many consecutive items could not get an answer; the run stops (rerun to resume)."""
 
 
 @dataclass
@@ -70,12 +77,13 @@ def image_data_url(item: WorkItem, max_side: int, out_dir: Path | None = None) -
     return f"data:image/{mime};base64,{base64.b64encode(teacher.data).decode('ascii')}", teacher
 
 
-def job_identity(settings: JobSettings, input_path: str | Path, model: str, base_url: str,
+def job_identity(settings: JobSettings, input_path: str | Path, model: str,
                  prompts: PromptSet) -> dict[str, Any]:
-    """What must not change between a run and its resumption (never the API key)."""
+    """What must not change between a run and its resumption: not the endpoint (a job may move
+    to another server of the same model), never the API key."""
     prompt_text = json.dumps(asdict(prompts), sort_keys=True)
     return {"mode": settings.mode, "source": settings.source, "input": str(Path(input_path).resolve()),
-            "model": model, "base_url": base_url, "max_image_side": settings.max_image_side,
+            "model": model, "max_image_side": settings.max_image_side,
             "seed": settings.seed,
             "prompts_sha256": hashlib.sha256(prompt_text.encode()).hexdigest()}
 
@@ -89,6 +97,7 @@ class SynthJob:
         self.store = store
         self.usage = usage
         self.tally = JobTally()
+        self.consecutive_failures = 0
         self.instructions = load_caption_instructions() if settings.mode != "text" else []
 
     async def run(self, items: list[WorkItem], on_progress: Callable[[], None] | None = None) -> JobTally:
@@ -128,7 +137,15 @@ class SynthJob:
                 messages, max_tokens=self.prompts.max_tokens, temperature=self.prompts.temperature,
                 estimated_tokens=estimate)
         except TeacherError as error:
-            return self._reject(item, f"teacher_{error.reason}", str(error))
+            self.consecutive_failures += 1
+            self._reject(item, f"teacher_{error.reason}", str(error))
+            if self.consecutive_failures >= self.settings.max_consecutive_failures:
+                raise TeacherUnavailable(
+                    f"{self.consecutive_failures} items in a row got no answer from the teacher "
+                    f"(last: {error}); check --base-url, the key and the server, then rerun the "
+                    "same command: those items are retried") from None
+            return
+        self.consecutive_failures = 0
         if completion.finish_reason == "length":
             return self._reject(item, "truncated_response", "the teacher hit max_tokens",
                                 completion.text)
