@@ -1,0 +1,1 @@
+"""Benchmark scorers that reproduce, edge cases included, the reference evaluation code of each benchmark."""
