@@ -13,7 +13,7 @@ import csv
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -53,6 +53,9 @@ class BenchmarkItem:
     hint: str | None = None
     image_b64: str | None = None
     row: int = 0  # 1-based data row in the file, for error messages and `Benchmark.head`
+    # What particular scorers need beyond one answer: e.g. `answers` (the 10 annotators' answers
+    # of VQA-style benchmarks), `image_id` (MME pairs two questions per image), `split`.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def load_image(self) -> Image.Image | None:
         """The decoded RGB image, or None for a text-only question."""
