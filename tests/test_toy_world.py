@@ -359,3 +359,17 @@ def test_cli_generates_and_prints_summary(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "tokenizer" / "tokenizer.json").is_file()  # what train.py needs besides
     assert toy_cli_main(argv) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_data_from_older_generator_code_is_regenerated(tmp_path: Path) -> None:
+    """Same parameters and format version, but written by other code: not reused."""
+    import json
+
+    _small_world(tmp_path / "a")
+    info_path = tmp_path / "a" / "toy_world.json"
+    info = json.loads(info_path.read_text())
+    assert len(info["generator_sha256"]) == 64
+    info["generator_sha256"] = "0" * 64  # as if an older version of the teacher had written it
+    info_path.write_text(json.dumps(info))
+    assert _small_world(tmp_path / "a")["skipped"] is False
+    assert json.loads(info_path.read_text())["generator_sha256"] != "0" * 64
