@@ -131,7 +131,14 @@ def _run_cli(server, images, out, *extra, **popen):
     env = {**os.environ, "SYNTH_TEST_KEY": SECRET, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen([sys.executable, "-m", "allava.synth.cli",
                              *synth_args(server, images, out, *extra)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint, **popen)
+
+
+def _default_sigint() -> None:
+    """A job started in the background (nohup, `cmd &`) inherits SIGINT ignored, and Python
+    then leaves it ignored: give the child the default, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_lines(path: Path, count: int, process, timeout: float = 60) -> None:
