@@ -3,6 +3,7 @@ checkpoints, W&B run and exported model, then an evaluation of the final model."
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from allava.data.datamodule import StageDataModule
 from allava.models.build import VLMBundle, build_vlm
@@ -51,6 +52,19 @@ def _stage_length(cfg: DictConfig, stage: DictConfig) -> dict[str, Any]:
     if max_steps == -1 and max_epochs is None:
         raise ValueError(f"stage {stage.name}: set stage.{stage.name}.max_steps or max_epochs")
     return {"max_steps": int(max_steps), "max_epochs": int(max_epochs) if max_epochs else -1}
+
+
+def resolve_run_group(cfg: DictConfig) -> str:
+    """`run_group` when set; else `<task_name>-<time>`, where the time is the sweep's start in a
+    multirun (its directory name), so that all its jobs share one W&B group."""
+    if cfg.get("run_group"):
+        return str(cfg.run_group)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"{cfg.task_name}-{Path(HydraConfig.get().sweep.dir).name}"
+    return f"{cfg.task_name}-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
 
 
 def run_label(cfg: DictConfig) -> str:
@@ -157,6 +171,8 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Runs `cfg.stages` and returns the export dirs (and eval results when configured)."""
     L.seed_everything(cfg.seed, workers=True)
+    with open_dict(cfg):
+        cfg.run_group = resolve_run_group(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if cfg.data.get("generate"):
         from allava.data.toy_setup import ensure_toy_world
