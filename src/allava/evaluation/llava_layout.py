@@ -215,9 +215,8 @@ def load_textvqa(
     question_file: str | Path, annotation_file: str | Path, image_folder: str | Path, name: str = "TextVQA"
 ) -> Benchmark:
     """TextVQA val with the OCR-token prompts of LLaVA-1.5; `extras["answers"]` = the 10 answers."""
-    question_file = _require_file(question_file, TEXTVQA_LAYOUT)
-    annotation_file = _require_file(annotation_file, TEXTVQA_LAYOUT)
-    image_folder = _require_dir(image_folder, "image folder", TEXTVQA_LAYOUT)
+    question_file, annotation_file, image_folder = _require_inputs(
+        question_file, annotation_file, image_folder, TEXTVQA_LAYOUT)
     document = _load_json(annotation_file, TEXTVQA_LAYOUT)
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise BenchmarkFormatError(f"{annotation_file}: no top-level \"data\" list; {TEXTVQA_LAYOUT}")
@@ -288,9 +287,8 @@ def load_gqa(
     question_file: str | Path, annotation_file: str | Path, image_folder: str | Path, name: str = "GQA"
 ) -> Benchmark:
     """GQA testdev-balanced; `category` = the question's structural type (verify, query, ...)."""
-    question_file = _require_file(question_file, GQA_LAYOUT)
-    annotation_file = _require_file(annotation_file, GQA_LAYOUT)
-    image_folder = _require_dir(image_folder, "image folder", GQA_LAYOUT)
+    question_file, annotation_file, image_folder = _require_inputs(
+        question_file, annotation_file, image_folder, GQA_LAYOUT)
     annotations = _load_json(annotation_file, GQA_LAYOUT)
     if not isinstance(annotations, dict):
         raise BenchmarkFormatError(
@@ -414,9 +412,8 @@ def load_scienceqa(
     split are skipped (`not_in_split`); problems of the split that the question file lacks are
     skipped too (`not_in_question_file`; LLaVA's `eval_science_qa.py` counts them as wrong).
     """
-    question_file = _require_file(question_file, SCIENCEQA_LAYOUT)
-    problems_file = _require_file(problems_file, SCIENCEQA_LAYOUT)
-    image_folder = _require_dir(image_folder, "image folder", SCIENCEQA_LAYOUT)
+    question_file, problems_file, image_folder = _require_inputs(
+        question_file, problems_file, image_folder, SCIENCEQA_LAYOUT)
     questions = _load_json(question_file, SCIENCEQA_LAYOUT)
     if not isinstance(questions, list):
         raise BenchmarkFormatError(f"{question_file}: the top level is not a list; {SCIENCEQA_LAYOUT}")
@@ -638,6 +635,13 @@ def _load_json(path: Path, layout: str) -> Any:
         raise BenchmarkFormatError(
             f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); {layout}"
         ) from error
+
+
+def _require_inputs(question_file: str | Path, annotation_file: str | Path,
+                    image_folder: str | Path, layout: str) -> tuple[Path, Path, Path]:
+    """The three inputs most layouts have: two files and the image folder, each checked."""
+    return (_require_file(question_file, layout), _require_file(annotation_file, layout),
+            _require_dir(image_folder, "image folder", layout))
 
 
 def _require_file(path: str | Path, layout: str) -> Path:
