@@ -39,6 +39,7 @@ from allava.models.vlm import VisionLanguageModel  # noqa: E402
 from allava.training.acceleration import enable_gradient_checkpointing  # noqa: E402
 from allava.training.module import VLMTrainingModule  # noqa: E402
 from allava.training.policies import trainable_modules  # noqa: E402
+from tests.test_llm_presets import local_architecture  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "llm_configs"
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
@@ -97,9 +98,7 @@ def compose_recipe(experiment: str, overrides: list[str]):
 
 
 def build_model(cfg, preset: str, workdir: Path) -> VisionLanguageModel:
-    fields = {k: v for k, v in json.loads((FIXTURES / f"{preset}.json").read_text()).items()
-              if not k.startswith("_")}
-    (workdir / "config.json").write_text(json.dumps(fields))
+    local_architecture(preset, workdir)  # the preset's config.json, as a hub snapshot has it
     vision = OmegaConf.to_container(cfg.model.vision, resolve=True)
     vision.update(pretrained=False, checkpoint_path=None)
     llm_node = OmegaConf.to_container(cfg.model.llm.model, resolve=True)
