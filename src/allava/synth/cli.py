@@ -198,7 +198,7 @@ def convert_to_shards(out: Path, args, items: list[WorkItem]) -> None:
 
     if args.mode == "text":
         image_root = out
-    elif any(item.image_bytes is not None for item in items):
+    elif any(item.image_in_tar is not None for item in items):
         image_root = out  # images from shards were saved under out/images
     elif Path(args.input).is_dir():
         image_root = Path(args.input)

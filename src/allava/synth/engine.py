@@ -15,7 +15,7 @@ from typing import Any, Callable
 from allava.data.image_files import ImagePayload, image_payload
 from allava.data.samples import BadSample
 from allava.synth import costs
-from allava.synth.inputs import WorkItem
+from allava.synth.inputs import WorkItem, read_image_bytes
 from allava.synth.output_store import OutputStore
 from allava.synth.parsing import InvalidResponse, parse_response
 from allava.synth.prompts import PromptSet, build_messages, load_caption_instructions
@@ -62,14 +62,11 @@ def image_data_url(item: WorkItem, max_side: int, out_dir: Path | None = None) -
     """The item's image as a base64 data URL, no larger than `max_side` (verified: a corrupt
     file is a BadSample); an image from a shard is also saved under `out_dir/images/`, so that
     the records can point to a file."""
-    if item.image_bytes is not None:
-        data = item.image_bytes
-    elif item.image_file.is_file():
-        data = item.image_file.read_bytes()
-    else:
+    data = read_image_bytes(item)
+    if data is None:
         raise BadSample("missing_image", str(item.image_file))
     teacher = image_payload(data, max_side=max_side)
-    if item.image_bytes is not None and out_dir is not None:
+    if item.image_in_tar is not None and out_dir is not None:
         target = out_dir / item.image_name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

@@ -19,13 +19,15 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One request's worth of input. Images come as a file (`image_file`) or as bytes from a
-    shard (`image_bytes`); `image_name` is what the output records' `image` field will say."""
+    """One request's worth of input. Images come as a file (`image_file`) or as a member of a
+    shard (`image_in_tar`: tar path, data offset, size; read when the item is processed, so a
+    large shard input is never held in memory); `image_name` is what the output records'
+    `image` field will say."""
 
     item_id: str
     image_name: str | None = None
     image_file: Path | None = None
-    image_bytes: bytes | None = None
+    image_in_tar: tuple[Path, int, int] | None = None
     question: str | None = None
     instruction: str | None = None
     problem: str | None = None  # a reason to reject it without asking the teacher
@@ -109,15 +111,18 @@ def _text(value) -> str | None:
 
 
 def _shards(paths: list[Path]) -> list[WorkItem]:
-    """Images (and an optional `json` with id / question / instruction) of each tar sample."""
-    samples: dict[str, dict[str, bytes]] = {}
+    """Images (and an optional `json` with id / question / instruction) of each tar sample; only
+    the small `json` members are read now, images are located by offset."""
+    samples: dict[str, dict[str, tuple[Path, int, int] | bytes]] = {}
     for path in paths:
         with tarfile.open(path) as tar:
             for member in tar:
                 if not member.isfile():
                     continue
                 key, _, ext = member.name.rpartition(".")
-                samples.setdefault(key, {})[ext.lower()] = tar.extractfile(member).read()
+                ext = ext.lower()
+                samples.setdefault(key, {})[ext] = (tar.extractfile(member).read() if ext == "json"
+                                                    else (path, member.offset_data, member.size))
     items = []
     for key, members in samples.items():
         meta = {}
@@ -130,11 +135,21 @@ def _shards(paths: list[Path]) -> list[WorkItem]:
         item_id = str((meta or {}).get("id", key.replace("/", "__")))
         items.append(WorkItem(
             item_id=item_id, image_name=f"images/{item_id}.{ext}" if ext else None,
-            image_bytes=members.get(ext) if ext else None,
+            image_in_tar=members.get(ext) if ext else None,
             question=_text((meta or {}).get("question")),
             instruction=_text((meta or {}).get("instruction")),
             problem="malformed_input" if meta is None else None))
     return items
+
+
+def read_image_bytes(item: WorkItem) -> bytes | None:
+    """The item's image bytes (from its file or its shard), None when the file is missing."""
+    if item.image_in_tar is not None:
+        path, offset, size = item.image_in_tar
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(size)
+    return item.image_file.read_bytes() if item.image_file.is_file() else None
 
 
 def _check_unique(items: list[WorkItem]) -> None:
@@ -153,7 +168,7 @@ def _with_problem(item: WorkItem, mode: str) -> WorkItem:
     problem = None
     if mode == "text" and not item.instruction:
         problem = "missing_instruction"
-    elif mode != "text" and item.image_file is None and item.image_bytes is None:
+    elif mode != "text" and item.image_file is None and item.image_in_tar is None:
         problem = "missing_image"
     elif mode == "vflan" and not item.question:
         problem = "missing_question"
