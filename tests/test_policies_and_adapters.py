@@ -166,3 +166,14 @@ def test_init_from_a_lora_checkpoint_points_to_the_merged_export(toy_bundle, tmp
                path)
     with pytest.raises(ValueError, match="export directory"):
         load_initial_weights(toy_bundle, path)
+
+
+def test_bad_lora_specs_name_the_fix(toy_bundle):
+    from allava.training.adapters import add_stage_adapters
+
+    with pytest.raises(ValueError, match="unknown LoRA options \\['rank'\\].*known"):
+        add_lora(toy_bundle.model.llm, {"rank": 4})
+    with pytest.raises(ValueError, match="LoRA applies to llm or vision"):
+        add_stage_adapters(toy_bundle.model, {"connector": {"r": 4}}, "finetune")
+    with pytest.raises(ValueError, match="no linear layers.*target_modules"):
+        add_lora(toy_bundle.model.vision, {"r": 2})  # the toy tower is a CNN
