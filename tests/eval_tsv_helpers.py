@@ -28,3 +28,12 @@ def write_tsv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
         writer.writerow(header)
         writer.writerows([[str(cell) for cell in row] for row in rows])
     return path
+
+
+def write_tsv_records(path: Path, records: list[dict[str, object]]) -> Path:
+    """Write dict rows; the header is the union of their keys in first-seen order, and a key a
+    row lacks is written as an empty cell (as pandas writes NaN)."""
+    header: list[str] = []
+    for record in records:
+        header.extend(key for key in record if key not in header)
+    return write_tsv(path, header, [[record.get(key, "") for key in header] for record in records])

@@ -391,9 +391,10 @@ def test_scienceqa_options_answers_hints_and_images(tmp_path: Path) -> None:
     assert mammal.extras["question_id"] == "1"
     # The prompt as model_vqa_science.py reads it: "<image>" removed, then stripped.
     assert mammal.extras["prompt"] == "Context: N/A\nWhich is a mammal?\nA. shark\nB. whale\nC. trout"
+    # LLaVA's text as shipped ("Context: ..." line included), plus the letter instruction that
+    # model_vqa_science.py --single-pred-prompt appends at run time.
     assert build_prompt(noun, "multiple_choice") == (
-        "Read the words.\nWhich word is a noun?\nA. run\nB. dog\n"
-        "Answer with the option's letter from the given choices directly."
+        noun.extras["prompt"] + "\nAnswer with the option's letter from the given choices directly."
     )
     assert load_item_image(mammal).getpixel((0, 0)) == GREEN
     assert "image_path" not in noun.extras and load_item_image(noun) is None

@@ -113,7 +113,14 @@ def test_multiple_choice_prompt_has_hint_options_and_letter_suffix() -> None:
 def test_prompt_styles_change_only_the_instructions() -> None:
     item = _item(hint="Context.", options={"A": "red", "B": "blue"})
     assert build_prompt(item, "multiple_choice", MMBENCH_CN_STYLE).endswith("B. blue\n请直接回答选项字母。")
-    assert build_prompt(item, "short_answer", OPEN_ENDED_STYLE) == "Context.\nWhat colour is the car?"
+    # Options are laid out whenever the item has them; the open-ended style adds no instruction.
+    assert build_prompt(item, "short_answer", OPEN_ENDED_STYLE) == "Context.\nWhat colour is the car?\nA. red\nB. blue"
+    sqa = PromptStyle(hint_format="Context: {hint}\n", extra_instruction="Think.")
+    assert build_prompt(item, "multiple_choice", sqa).startswith("Context: Context.\nWhat colour is the car?\nThink.\nA. red")
+    assert build_prompt(_item(), "open_ended") == "What colour is the car?"
+    with pytest.raises(ValueError, match="unknown prompt setting"):
+        PromptStyle.from_config({"sufix": ""})
+    assert PromptStyle.from_config({"use_hint": False}) == PromptStyle(use_hint=False)
     no_hint = PromptStyle(use_hint=False)
     assert build_prompt(item, "multiple_choice", no_hint).startswith("What colour is the car?\nA. red")
 

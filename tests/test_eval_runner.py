@@ -95,6 +95,8 @@ def test_runner_writes_predictions_and_hand_computed_results(tmp_path: Path) -> 
     assert pope == pytest.approx(
         {
             "kind": "yes_no",
+            "metric": "accuracy (%)",
+            "score": 60.0,
             "accuracy": 3 / 5,
             "precision": 2 / 3,
             "recall": 2 / 3,
@@ -107,6 +109,8 @@ def test_runner_writes_predictions_and_hand_computed_results(tmp_path: Path) -> 
     choice = results["colour_choice"]
     assert choice == {
         "kind": "multiple_choice",
+        "metric": "accuracy (%)",
+        "score": 50.0,
         "accuracy": 0.5,
         "unparsable": 1,
         "per_category": {"cold": 1 / 3, "warm": 1.0},

@@ -1,4 +1,4 @@
-"""Benchmark evaluation: TSV loading, LLaVA-1.5 prompts, answer parsing, metrics, and the runner."""
+"""Benchmark evaluation: readers, LLaVA-1.5 prompts, reference scorers, the runner and the report."""
 
 from allava.evaluation.answer_parsing import normalize_short_answer, parse_choice_letter, parse_yes_no
 from allava.evaluation.benchmark_files import (
@@ -29,12 +29,9 @@ from allava.evaluation.prompts import (
     default_prompt_style,
 )
 from allava.evaluation.results_table import format_results_table
-from allava.evaluation.runner import (
-    Predictor,
-    evaluate_benchmark,
-    evaluate_benchmarks,
-    resolve_benchmark_source,
-)
+from allava.evaluation.runner import Predictor, evaluate_benchmarks, resolve_benchmark
+from allava.evaluation.suite import BenchmarkSpec, benchmark_spec_resolver
+from allava.evaluation.suite_scorers import SCORERS, ScoringContext, score_benchmark
 from allava.evaluation.scoring import score_predictions
 
 __all__ = [
@@ -54,7 +51,6 @@ __all__ = [
     "check_tsv_header",
     "decode_base64_image",
     "default_prompt_style",
-    "evaluate_benchmark",
     "evaluate_benchmarks",
     "exact_match_metrics",
     "format_results_table",
@@ -65,7 +61,12 @@ __all__ = [
     "parse_choice_letter",
     "parse_yes_no",
     "per_category_accuracy",
-    "resolve_benchmark_source",
+    "resolve_benchmark",
+    "BenchmarkSpec",
+    "benchmark_spec_resolver",
+    "SCORERS",
+    "ScoringContext",
+    "score_benchmark",
     "score_predictions",
     "yes_no_metrics",
 ]

@@ -3,22 +3,32 @@
 Layout: a header row, then one question per row with the columns ``index``, ``image``
 (base64-encoded), ``question``, ``answer``, optionally ``category`` and ``hint``, and one column
 per option letter (``A``, ``B``, ...) for multiple-choice benchmarks.
+
+Hooks for the per-benchmark readers (`tsv_readers`): `answer_column` reads the answer from another
+column (VizWiz's ``answers``, LLaVA-Bench's ``gpt4_ans``), `keep_columns` keeps each row's cells
+(all but the image) in ``extras["columns"]``, and ``multi_image="first"`` reads a multi-image row
+(an image cell holding a list of base64 images, as in MMMU) by its first image instead of
+skipping it.
 """
 
 from __future__ import annotations
 
 import base64
+import ast
 import binascii
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
-BenchmarkKind = Literal["yes_no", "multiple_choice", "short_answer"]
-BENCHMARK_KINDS: tuple[str, ...] = ("yes_no", "multiple_choice", "short_answer")
+BenchmarkKind = Literal["yes_no", "multiple_choice", "short_answer", "open_ended"]
+# "open_ended" (MM-Vet, LLaVA-Bench: free answers graded by a judge) is never inferred.
+BENCHMARK_KINDS: tuple[str, ...] = ("yes_no", "multiple_choice", "short_answer", "open_ended")
+MultiImageMode = Literal["skip", "first"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("index", "image", "question", "answer")
 DEFAULT_CATEGORY = "uncategorized"
@@ -109,30 +119,45 @@ def check_base64_image(image_b64: str) -> None:
         raise UndecodableImageError(f"image does not decode ({type(error).__name__}: {error})") from error
 
 
-def check_tsv_header(path: str | Path) -> list[str]:
-    """Read only the header of a benchmark file and fail early if a required column is missing."""
+def check_tsv_header(path: str | Path, required: Sequence[str] = REQUIRED_COLUMNS) -> list[str]:
+    """Read only the header of a benchmark file and fail early if a `required` column is missing."""
     path = Path(path)
     _require_file(path)
     csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
     with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle, delimiter="\t"), None)
-    return _validated_header(path, header)
+    return _validated_header(path, header, required)
 
 
-def load_tsv_benchmark(path: str | Path, kind: BenchmarkKind | None = None) -> Benchmark:
+def load_tsv_benchmark(
+    path: str | Path,
+    kind: BenchmarkKind | None = None,
+    *,
+    answer_column: str = "answer",
+    keep_columns: bool = False,
+    multi_image: MultiImageMode = "skip",
+) -> Benchmark:
     """Load a benchmark TSV; `kind` is inferred from the file unless given.
 
     A file-level problem (missing column, a row with the wrong number of fields) raises
     `BenchmarkFormatError`; a row whose image cannot be decoded is recorded in `skipped`.
+    `answer_column` names the column read as `answer` (required in place of ``answer``). With
+    `keep_columns`, each item's ``extras["columns"]`` holds the row's raw cells except the image.
+    With ``multi_image="first"`` a row whose image cell is a list of images is read by its first
+    image and gets ``extras["num_images"]`` (and ``extras["multi_image"] = True`` when the list
+    holds more than one); by default such a row is skipped.
     """
     path = Path(path)
     _require_file(path)
     if kind is not None and kind not in BENCHMARK_KINDS:
         raise ValueError(f"unknown benchmark kind {kind!r}; expected one of {BENCHMARK_KINDS}")
+    if multi_image not in ("skip", "first"):
+        raise ValueError(f"unknown multi_image mode {multi_image!r}; expected 'skip' or 'first'")
+    required = ("index", "image", "question", answer_column)
     csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, delimiter="\t")
-        header = _validated_header(path, next(reader, None))
+        header = _validated_header(path, next(reader, None), required)
         rows = _read_rows(path, reader, header)
 
     option_letters = sorted(column for column in header if _is_option_letter(column))
@@ -142,27 +167,35 @@ def load_tsv_benchmark(path: str | Path, kind: BenchmarkKind | None = None) -> B
     for row_number, row in rows:
         index = _parse_index(row["index"])
         try:
-            image_b64 = _resolve_image_cell(row["image"], raw_images)
+            image_b64, num_images = _resolve_image_cell(row["image"], raw_images, multi_image)
         except UndecodableImageError as error:
             skipped.append(SkippedItem(index=index, row=row_number, reason=str(error)))
             continue
+        extras: dict[str, Any] = {}
+        if num_images is not None:
+            extras["num_images"] = num_images
+            if num_images > 1:
+                extras["multi_image"] = True
+        if keep_columns:
+            extras["columns"] = {column: value for column, value in row.items() if column != "image"}
         items.append(
             BenchmarkItem(
                 index=index,
                 question=row["question"],
-                answer=row["answer"].strip(),
+                answer=row[answer_column].strip(),
                 category=_cell(row, "category") or DEFAULT_CATEGORY,
                 options={letter: text for letter in option_letters if (text := _cell(row, letter))},
                 hint=_cell(row, "hint"),
                 image_b64=image_b64,
                 row=row_number,
+                extras=extras,
             )
         )
 
     if kind is None:
         kind = infer_benchmark_kind(
             option_counts=[sum(1 for letter in option_letters if _cell(row, letter)) for _, row in rows],
-            answers=[row["answer"] for _, row in rows],
+            answers=[row[answer_column] for _, row in rows],
         )
     return Benchmark(name=path.stem, kind=kind, items=items, skipped=skipped, path=path)
 
@@ -182,14 +215,16 @@ def _require_file(path: Path) -> None:
         raise FileNotFoundError(f"benchmark file not found: {path}")
 
 
-def _validated_header(path: Path, header: list[str] | None) -> list[str]:
+def _validated_header(
+    path: Path, header: list[str] | None, required: Sequence[str] = REQUIRED_COLUMNS
+) -> list[str]:
     if not header:
         raise BenchmarkFormatError(
             f"{path}: the file is empty; expected a tab-separated header row with the columns "
-            f"{', '.join(REQUIRED_COLUMNS)}"
+            f"{', '.join(required or REQUIRED_COLUMNS)}"
         )
     header = [column.strip() for column in header]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    missing = [column for column in required if column not in header]
     if missing:
         raise BenchmarkFormatError(
             f"{path}: missing required column(s) {', '.join(missing)}; the header has "
@@ -217,13 +252,14 @@ def _read_rows(path: Path, reader, header: list[str]) -> list[tuple[int, dict[st
     return rows
 
 
-def _resolve_image_cell(cell: str, raw_images: dict[str, str]) -> str | None:
-    """The base64 text of a row's image, following VLMEvalKit's by-index references."""
+def _resolve_image_cell(
+    cell: str, raw_images: dict[str, str], multi_image: MultiImageMode = "skip"
+) -> tuple[str | None, int | None]:
+    """(base64 text of a row's image, number of images when the cell is a list, else None),
+    following VLMEvalKit's by-index references."""
     cell = cell.strip()
     if cell.lower() in _EMPTY_CELL_MARKERS:
-        return None  # text-only question
-    if cell.startswith("[") and cell.endswith("]"):
-        raise UndecodableImageError("multi-image questions are not supported (the image cell is a list)")
+        return None, None  # text-only question
     if len(cell) <= _MAX_IMAGE_REFERENCE_LENGTH:
         target = raw_images.get(cell, "").strip()
         if len(target) <= _MAX_IMAGE_REFERENCE_LENGTH:
@@ -231,8 +267,27 @@ def _resolve_image_cell(cell: str, raw_images: dict[str, str]) -> str | None:
                 f"image cell {cell!r} is neither base64 nor the index of a row with an image"
             )
         cell = target
+    num_images = None
+    if cell.startswith("[") and cell.endswith("]"):
+        if multi_image != "first":
+            raise UndecodableImageError("multi-image questions are not supported (the image cell is a list)")
+        images = _image_list(cell)
+        cell, num_images = images[0].strip(), len(images)
     check_base64_image(cell)
-    return cell
+    return cell, num_images
+
+
+def _image_list(cell: str) -> list[str]:
+    """The images of a list-valued image cell (a Python or JSON list literal of base64 strings)."""
+    try:
+        images = ast.literal_eval(cell)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
+        raise UndecodableImageError(
+            f"the image cell looks like a list but does not parse ({type(error).__name__}: {error})"
+        ) from error
+    if not isinstance(images, list) or not images or not all(isinstance(image, str) for image in images):
+        raise UndecodableImageError("the image cell is not a non-empty list of base64 strings")
+    return images
 
 
 def _cell(row: dict[str, str], column: str) -> str | None:

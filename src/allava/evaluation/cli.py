@@ -6,50 +6,99 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+from allava.evaluation.suite import CONFIG_DIR, benchmark_spec_resolver
+
+__all__ = ["CONFIG_DIR", "benchmark_resolver", "evaluate_and_report", "run_eval"]
 
 
 def benchmark_resolver(cfg: DictConfig, config_dir: Path = CONFIG_DIR):
-    """Name -> TSV path, from `configs/benchmark/<name>.yaml`, whose `path` may interpolate
-    `${paths.*}` and, inside train.py, `${data.*}` (the toy benchmarks follow `data.root`)."""
-    context = {"paths": cfg.paths, "data": cfg.get("data") or {}}
-
-    def resolve(name: str) -> Path:
-        node_file = config_dir / "benchmark" / f"{name}.yaml"
-        if not node_file.is_file():
-            known = sorted(p.stem for p in (config_dir / "benchmark").glob("*.yaml"))
-            raise FileNotFoundError(
-                f"unknown benchmark {name!r}: no {node_file}. Known: {known}; "
-                "or pass a path to a TSV file in the VLMEvalKit layout"
-            )
-        node = OmegaConf.merge(context, {"benchmark": OmegaConf.load(node_file)})
-        path = Path(node.benchmark.path)
-        if not path.is_file():
-            raise FileNotFoundError(f"benchmark {name!r}: file {path} does not exist")
-        return path
-
-    return resolve
+    """Name -> BenchmarkSpec, from `configs/benchmark/<name>.yaml` (see allava.evaluation.suite)."""
+    return benchmark_spec_resolver(cfg, config_dir)
 
 
 def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
-    """Evaluates a VLMBundle or VLMPredictor on `cfg.eval` (train.py) or `cfg` (eval.py)."""
+    """Evaluates a VLMBundle or VLMPredictor on `cfg.eval` (train.py) or `cfg` (eval.py), or, with
+    `model=None`, re-scores `predictions_dir`; prints and saves the tables."""
     from allava.evaluation import evaluate_benchmarks, format_results_table
+    from allava.evaluation.judge import JudgeSettings
     from allava.inference import VLMPredictor
 
     settings = cfg.eval if "eval" in cfg else cfg
-    predictor = model if isinstance(model, VLMPredictor) else VLMPredictor(model)
+    predictor = None
+    if model is not None:
+        predictor = model if isinstance(model, VLMPredictor) else VLMPredictor(model)
+    judge_node = settings.get("judge")
+    judge = JudgeSettings.from_config(OmegaConf.to_container(judge_node, resolve=True) if judge_node else None)
+    resolve = benchmark_resolver(cfg)
+    identity = {"model": str(settings.get("model_dir") or cfg.get("model_dir") or "")}
     results = evaluate_benchmarks(
         predictor, list(settings.benchmarks), out_dir,
-        resolve=benchmark_resolver(cfg), batch_size=int(settings.batch_size),
-        max_new_tokens=int(settings.max_new_tokens), limit=settings.get("limit"),
+        resolve=resolve, batch_size=int(settings.batch_size),
+        max_new_tokens=settings.get("max_new_tokens"), limit=settings.get("limit"),
+        predictions_dir=settings.get("predictions_dir"), judge=judge, run_identity=identity,
+        progress=bool(settings.get("progress", True)),
     )
-    print(format_results_table(results))
-    print(f"results: {Path(out_dir) / 'results.json'}")
+    out_dir = Path(out_dir)
+    table = format_results_table(results)
+    comparison = comparison_markdown(results, list(settings.benchmarks), resolve)
+    (out_dir / "results.md").write_text(f"{table}\n\n{comparison}\n".rstrip() + "\n", encoding="utf-8")
+    print(table)
+    if comparison:
+        print(f"\n{comparison}")
+    print(f"results: {out_dir / 'results.json'} (tables: {out_dir / 'results.md'})")
     return results
 
 
-def run_eval(cfg: DictConfig) -> dict:
-    from allava.inference import load_model
+def comparison_markdown(results: dict, entries: list[str], resolve) -> str:
+    """Our numbers beside the published ALLaVA rows (configs/published/allava.yaml)."""
+    from allava.evaluation.report import comparison_table, load_published
 
-    predictor = load_model(cfg.model_dir, device=cfg.get("device", "cpu"))
-    return evaluate_and_report(predictor, cfg, Path(cfg.paths.output_dir))
+    columns = report_columns(results, entries, resolve)
+    published = load_published()
+    if not any(column.column in published.columns for group in columns.values() for column in group):
+        return ""  # e.g. the toy benchmarks: nothing published to compare with
+    return comparison_table(results, columns, published)
+
+
+def report_columns(results: dict, entries: list[str], resolve) -> dict:
+    """Benchmark -> the published columns it fills (its config's `report:`); a benchmark without
+    one (a TSV given by path) gets a column of its own holding its headline score."""
+    from allava.evaluation.report import ReportColumn
+    from allava.evaluation.runner import resolve_benchmark
+
+    columns = {}
+    for entry in entries:
+        spec = resolve_benchmark(entry, resolve)
+        if spec.name not in results:
+            continue
+        columns[spec.name] = ([ReportColumn(**column) for column in spec.report]
+                              or [ReportColumn(spec.name, "score")])
+    return columns
+
+
+def run_eval(cfg: DictConfig) -> dict:
+    """eval.py: load the exported model (or nothing, in score-only mode), evaluate, report, log."""
+    from allava.evaluation.report import log_eval_run
+
+    out_dir = Path(cfg.paths.output_dir)
+    if cfg.get("predictions_dir"):
+        predictor = None
+    elif cfg.get("model_dir"):
+        from allava.inference import load_model
+
+        predictor = load_model(cfg.model_dir, device=cfg.get("device", "cpu"))
+    else:
+        raise ValueError("eval.py needs model_dir=<exported model> to generate answers, or "
+                         "predictions_dir=<an earlier eval's output dir> to re-score its predictions")
+    results = evaluate_and_report(predictor, cfg, out_dir)
+    wandb_cfg = cfg.get("wandb")
+    if wandb_cfg and wandb_cfg.get("enabled", True):
+        resolve = benchmark_resolver(cfg)
+        comparison = comparison_markdown(results, list(cfg.benchmarks), resolve)
+        group = cfg.get("run_group")
+        log_eval_run(results, comparison, group=group, name=f"{group or cfg.task_name}-eval",
+                     project=wandb_cfg.get("project", "allava"), entity=wandb_cfg.get("entity"),
+                     mode=wandb_cfg.get("mode", "auto"), save_dir=out_dir,
+                     config=OmegaConf.to_container(cfg, resolve=True),
+                     columns_by_benchmark=report_columns(results, list(cfg.benchmarks), resolve))
+    return results

@@ -1,26 +1,51 @@
 """Turn benchmark items into user-turn prompts, following LLaVA-1.5's evaluation conventions.
 
 The predictor adds the `<image>` tag and the chat template; these prompts are the bare question
-text. Suffixes live in `PromptStyle` so that a benchmark with other conventions (MMBench-CN's
-Chinese instruction, MM-Vet's open answers) is a different style, not different code.
+text. What differs between benchmarks (MMBench-CN's Chinese instruction, ScienceQA's "Context:"
+line, VizWiz's unanswerable instruction, no instruction for MM-Vet) is a `PromptStyle`, set per
+benchmark in `configs/benchmark/<name>.yaml` under `prompt:`, not code.
+
+Layout of a prompt: [hint line] question [extra instruction] [option lines] [suffix], where the
+suffix is the one for the item's form: options -> `multiple_choice_suffix`, an open-ended
+benchmark -> `open_ended_suffix` (none), anything else -> `short_answer_suffix`. An item read from
+LLaVA-1.5's own question files carries the exact prompt LLaVA used (`extras["prompt"]`); that text
+is used as shipped, with the suffix added only where LLaVA adds it at run time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
 
+VIZWIZ_UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
+
 
 @dataclass(frozen=True)
 class PromptStyle:
-    """The instructions appended to a question, per benchmark kind."""
+    """The instructions around a question."""
 
     # The same wording as the toy teacher's training prompts.
     short_answer_suffix: str = f"\n{SHORT_ANSWER_SUFFIX}"
     multiple_choice_suffix: str = f"\n{CHOICE_SUFFIX}"
+    open_ended_suffix: str = ""  # MM-Vet, LLaVA-Bench: free answers, graded by a judge
     use_hint: bool = True  # LLaVA-1.5 puts MMBench's/ScienceQA's hint (context) before the question
+    hint_format: str = "{hint}\n"  # ScienceQA in LLaVA-1.5: "Context: {hint}\n"
+    extra_instruction: str = ""  # after the question, e.g. VizWiz's unanswerable line
+
+    @classmethod
+    def from_config(cls, overrides: Mapping[str, Any] | None, base: "PromptStyle | None" = None) -> "PromptStyle":
+        """`base` (default: LLaVA-1.5's style) with the fields of a `prompt:` config node replaced."""
+        base = base or LLAVA_1_5_STYLE
+        values = dict(overrides or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown prompt setting(s) {unknown}; known: {sorted(known)}")
+        return replace(base, **values)
 
 
 LLAVA_1_5_STYLE = PromptStyle()
@@ -29,7 +54,7 @@ OPEN_ENDED_STYLE = PromptStyle(short_answer_suffix="", multiple_choice_suffix=""
 
 
 def default_prompt_style(benchmark_name: str) -> PromptStyle:
-    """The style LLaVA-1.5 uses for a benchmark, guessed from its (VLMEvalKit) name."""
+    """The style for a benchmark given by file path, guessed from its (VLMEvalKit) name."""
     name = benchmark_name.lower().replace("-", "_")
     if "mmvet" in name or "mm_vet" in name:
         return OPEN_ENDED_STYLE  # MM-Vet answers are free-form, graded by a judge model
@@ -40,9 +65,22 @@ def default_prompt_style(benchmark_name: str) -> PromptStyle:
 
 def build_prompt(item: BenchmarkItem, kind: BenchmarkKind, style: PromptStyle = LLAVA_1_5_STYLE) -> str:
     """The user-turn text for one item (without the `<image>` tag)."""
-    prompt = f"{item.hint}\n{item.question}" if style.use_hint and item.hint else item.question
-    if kind == "multiple_choice":
-        option_lines = "".join(f"\n{letter}. {text}" for letter, text in sorted(item.options.items()))
-        return prompt + option_lines + style.multiple_choice_suffix
+    suffix = _suffix(item, kind, style)
+    shipped = item.extras.get("prompt")
+    if shipped is not None:  # LLaVA-1.5's own question file: its text, as LLaVA sends it
+        return shipped if item.extras.get("prompt_had_suffix") else shipped + suffix
+    prompt = style.hint_format.format(hint=item.hint) + item.question if style.use_hint and item.hint else item.question
+    if style.extra_instruction:
+        prompt += f"\n{style.extra_instruction}"
+    if item.options:
+        prompt += "".join(f"\n{letter}. {text}" for letter, text in sorted(item.options.items()))
+    return prompt + suffix
+
+
+def _suffix(item: BenchmarkItem, kind: BenchmarkKind, style: PromptStyle) -> str:
+    if item.options:
+        return style.multiple_choice_suffix
+    if kind == "open_ended":
+        return style.open_ended_suffix
     # Yes/no questions get the short-answer instruction too, as in LLaVA-1.5's POPE and MME runs.
-    return prompt + style.short_answer_suffix
+    return style.short_answer_suffix

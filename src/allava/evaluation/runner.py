@@ -1,31 +1,34 @@
-"""Run a predictor over benchmark files and write predictions and scores.
+"""Run a predictor over benchmarks, or re-score existing predictions, and write the results.
 
 Output layout under `out_dir`:
-    <benchmark>/predictions.jsonl   one {"index", "prediction"} line per answered item, flushed per batch
-    <benchmark>/skipped.jsonl       rows that could not be evaluated, with the reason (only if any)
-    results.json                    {benchmark: metrics}, rewritten after each benchmark
+    <benchmark>/predictions.jsonl   one {"index", "prediction"} line per answered item, appended and
+                                    flushed per batch: a rerun into the same directory resumes
+    <benchmark>/run.json            what the predictions were made with (a resume must match)
+    <benchmark>/skipped.jsonl       items that could not be evaluated, with the reason (only if any)
+    results.json                    {benchmark: results entry}, rewritten after each benchmark
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 from tqdm.auto import tqdm
 
-from allava.evaluation.benchmark_files import (
-    Benchmark,
-    BenchmarkItem,
-    SkippedItem,
-    UndecodableImageError,
-    check_tsv_header,
-    load_tsv_benchmark,
-)
-from allava.evaluation.prompts import PromptStyle, build_prompt, default_prompt_style
-from allava.evaluation.scoring import score_predictions
+from allava.evaluation.benchmark_files import Benchmark, BenchmarkItem, SkippedItem, UndecodableImageError
+from allava.evaluation.llava_layout import load_item_image
+from allava.evaluation.predictions_file import PredictionsFile, read_predictions
+from allava.evaluation.prompts import PromptStyle, build_prompt
+from allava.evaluation.suite import BenchmarkSpec, tsv_spec
+from allava.evaluation.suite_scorers import ScoringContext, score_benchmark
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_NEW_TOKENS = 16
 
 
 class Predictor(Protocol):
@@ -34,66 +37,94 @@ class Predictor(Protocol):
     ) -> list[str]: ...
 
 
+Resolver = Callable[[str], "BenchmarkSpec | Path"]
+
+
 def evaluate_benchmarks(
-    predictor: Predictor,
-    benchmarks: Sequence[str],
+    predictor: Predictor | None,
+    benchmarks: Sequence[str | BenchmarkSpec],
     out_dir: str | Path,
-    resolve: Callable[[str], Path] | None = None,
+    resolve: Resolver | None = None,
     batch_size: int = 16,
-    max_new_tokens: int = 16,
+    max_new_tokens: int | None = None,
     limit: int | None = None,
     progress: bool = True,
     prompt_styles: Mapping[str, PromptStyle] | None = None,
+    predictions_dir: str | Path | None = None,
+    judge: Any = None,
+    run_identity: Mapping[str, Any] | None = None,
+    seed: int = 42,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate `predictor` on each benchmark (a name for `resolve`, or a path to a TSV file).
+    """Evaluates `predictor` on each benchmark (a name for `resolve`, a TSV path, or a spec).
 
-    `limit` keeps the first `limit` rows of each file (for smoke tests). `prompt_styles` overrides
-    the prompt style per benchmark name; others get `default_prompt_style(name)`.
-    Returns (and writes to `out_dir/results.json`) `{name: metrics}`.
+    With `predictor=None`, re-scores the `predictions.jsonl` files under `predictions_dir`
+    instead of generating (score-only mode). `limit` keeps the first `limit` items of each
+    benchmark; `prompt_styles` overrides prompt styles by benchmark name; `max_new_tokens` is the
+    default for benchmarks whose config sets none; `judge` (JudgeSettings) grades MM-Vet and
+    LLaVA-Bench. Returns (and writes to `out_dir/results.json`) `{name: results entry}`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    # Resolve and check every file before the first (possibly hours-long) benchmark starts.
-    sources = [resolve_benchmark_source(entry, resolve) for entry in benchmarks]
-    _check_unique_names([name for name, _ in sources])
-    for _, path in sources:
-        check_tsv_header(path)
+    if predictor is None and predictions_dir is None:
+        raise ValueError("give a predictor, or predictions_dir to score existing predictions")
+    # Resolve and check every file (and the judge) before the first, possibly hours-long, run.
+    specs = [resolve_benchmark(entry, resolve) for entry in benchmarks]
+    _check_unique_names([spec.name for spec in specs])
+    for spec in specs:
+        spec.check_files()
+        if spec.judged:
+            _require_judge(judge, spec.name)
+        if prompt_styles and spec.name in prompt_styles:
+            spec.prompt = prompt_styles[spec.name]
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
-    for name, path in sources:
-        benchmark = load_tsv_benchmark(path)
-        benchmark.name = name
+    for spec in specs:
+        benchmark = spec.load()
         if limit is not None:
             benchmark = benchmark.head(limit)
-        style = (prompt_styles or {}).get(name) or default_prompt_style(name)
-        results[name] = evaluate_benchmark(
-            predictor, benchmark, out_dir / name, style, batch_size, max_new_tokens, progress
-        )
+        tokens = spec.max_new_tokens or max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        if predictor is None:
+            answered, predictions, extra = _read_existing(benchmark, Path(predictions_dir) / spec.name)
+            skipped = list(benchmark.skipped)
+        else:
+            identity = {"benchmark": spec.name, "layout": spec.layout, "prompt": asdict(spec.prompt),
+                        "max_new_tokens": tokens, **(run_identity or {})}
+            answered, predictions, skipped = generate(
+                predictor, benchmark, out_dir / spec.name, spec.prompt, batch_size, tokens, progress, identity)
+            extra = {}
+        context = ScoringContext(kind=benchmark.kind, judge=judge, seed=seed)
+        entry = score_benchmark(spec.scorer, answered, predictions, context)
+        results[spec.name] = {"kind": benchmark.kind, **entry, **extra, "skipped": len(skipped)}
+        if context.notes:
+            results[spec.name]["notes"] = context.notes
+            for note in context.notes:
+                log.warning(note)
         write_json(out_dir / "results.json", results)
     return results
 
 
-def evaluate_benchmark(
+def generate(
     predictor: Predictor,
     benchmark: Benchmark,
     benchmark_dir: Path,
     style: PromptStyle,
-    batch_size: int = 16,
-    max_new_tokens: int = 16,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Answer every item of one benchmark, write its files, and return its scores."""
+    batch_size: int,
+    max_new_tokens: int,
+    progress: bool,
+    identity: Mapping[str, Any],
+) -> tuple[list[BenchmarkItem], list[str], list[SkippedItem]]:
+    """Answers every item not yet in `predictions.jsonl`; returns (answered items, their
+    predictions, skipped items), in benchmark order, resumed answers included."""
     benchmark_dir.mkdir(parents=True, exist_ok=True)
-    answered: list[BenchmarkItem] = []
-    predictions: list[str] = []
+    store = PredictionsFile(benchmark_dir, identity)
+    done = store.load()
+    todo = [item for item in benchmark.items if str(item.index) not in done]
     skipped: list[SkippedItem] = list(benchmark.skipped)
-    with (
-        (benchmark_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions_file,
-        tqdm(total=len(benchmark.items), desc=benchmark.name, unit="q", disable=not progress) as bar,
-    ):
-        for batch in _batches(benchmark.items, batch_size):
+    with store, tqdm(total=len(benchmark.items), initial=len(benchmark.items) - len(todo),
+                     desc=benchmark.name, unit="q", disable=not progress) as bar:
+        for batch in _batches(todo, batch_size):
             items, images = _load_images(batch, skipped)
             if items:
                 questions = [build_prompt(item, benchmark.kind, style) for item in items]
@@ -103,37 +134,39 @@ def evaluate_benchmark(
                         f"{benchmark.name}: the predictor returned {len(outputs)} answers for "
                         f"{len(items)} questions"
                     )
-                for item, output in zip(items, outputs):
-                    line = {"index": item.index, "prediction": output}
-                    predictions_file.write(json.dumps(line, ensure_ascii=False) + "\n")
-                predictions_file.flush()  # a crash loses at most the batch in flight
-                answered.extend(items)
-                predictions.extend(outputs)
+                store.append([(item.index, output) for item, output in zip(items, outputs)])
+                done.update((str(item.index), output) for item, output in zip(items, outputs))
             bar.update(len(batch))
-
     _write_skipped(benchmark_dir / "skipped.jsonl", skipped)
-    scores = score_predictions(benchmark.kind, answered, predictions)
-    return {"kind": benchmark.kind, **scores, "skipped": len(skipped)}
+    answered = [item for item in benchmark.items if str(item.index) in done]
+    return answered, [done[str(item.index)] for item in answered], skipped
 
 
-def resolve_benchmark_source(entry: str, resolve: Callable[[str], Path] | None) -> tuple[str, Path]:
-    """(name, path) for a benchmark entry: a TSV path (named by its stem) or a name for `resolve`."""
+def resolve_benchmark(entry: str | BenchmarkSpec, resolve: Resolver | None) -> BenchmarkSpec:
+    """The spec of a benchmark entry: a spec, a TSV path (named by its stem), or a name for `resolve`."""
+    if isinstance(entry, BenchmarkSpec):
+        return entry
     candidate = Path(entry).expanduser()
     if entry.endswith(".tsv") or candidate.is_file():
         if not candidate.is_file():
             raise FileNotFoundError(f"benchmark file not found: {candidate}")
-        return candidate.stem, candidate
+        return tsv_spec(candidate)
     if resolve is None:
         raise ValueError(
             f"benchmark {entry!r} is not a .tsv file and no resolver was given to map names to files"
         )
-    path = Path(resolve(entry)).expanduser()
+    resolved = resolve(entry)
+    if isinstance(resolved, BenchmarkSpec):
+        return resolved
+    path = Path(resolved).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"benchmark {entry!r} resolves to {path}, which does not exist; download the TSV "
             "there or point the benchmark's config at it"
         )
-    return entry, path
+    spec = tsv_spec(path)
+    spec.name = entry
+    return spec
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -141,6 +174,25 @@ def write_json(path: Path, data: Any) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     temporary.replace(path)
+
+
+def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[BenchmarkItem], list[str], dict]:
+    """Score-only: the items that have a prediction in `benchmark_dir/predictions.jsonl`."""
+    predictions = read_predictions(benchmark_dir / "predictions.jsonl")
+    known = {str(item.index) for item in benchmark.items}
+    answered = [item for item in benchmark.items if str(item.index) in predictions]
+    extra = {"missing_predictions": len(benchmark.items) - len(answered),
+             "unknown_predictions": sum(1 for index in predictions if index not in known)}
+    if extra["missing_predictions"]:
+        log.warning("%s: %d of %d items have no prediction in %s; they are left out of the scores",
+                    benchmark.name, extra["missing_predictions"], len(benchmark.items), benchmark_dir)
+    return answered, [predictions[str(item.index)] for item in answered], extra
+
+
+def _require_judge(judge: Any, name: str) -> None:
+    from allava.evaluation.judge import JudgeSettings
+
+    (judge or JudgeSettings()).require()
 
 
 def _load_images(
@@ -151,7 +203,7 @@ def _load_images(
     images: list[Image.Image | None] = []
     for item in batch:
         try:
-            image = item.load_image()
+            image = load_item_image(item)
         except UndecodableImageError as error:
             skipped.append(SkippedItem(index=item.index, row=item.row, reason=str(error)))
             continue

@@ -210,12 +210,11 @@ def _evaluate_final(cfg: DictConfig, bundle: VLMBundle, run_dir: Path) -> dict:
 def _log_results(cfg: DictConfig, run_dir: Path, results: dict) -> None:
     """One `eval` run per train.py call in the W&B group, its summary holding every score, so
     that the runs of a sweep sit side by side (group by `group`, compare `eval/*`)."""
+    from allava.evaluation.report import numeric_leaves
+
     metrics = {}
     for benchmark, entry in results.items():
-        if isinstance(entry.get("accuracy"), (int, float)):
-            metrics[f"eval/{benchmark}/accuracy"] = float(entry["accuracy"])
-        for category, value in (entry.get("per_category") or {}).items():
-            metrics[f"eval/{benchmark}/{category}"] = float(value)
+        metrics.update(numeric_leaves(entry, f"eval/{benchmark}"))
     loggers = _build_loggers(cfg, "eval", run_dir / "eval")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -66,6 +66,26 @@ def read_history(run_dir: str | Path) -> list[dict]:
     return rows
 
 
+def read_run(run_dir: str | Path) -> tuple[dict, dict]:
+    """(the run's identity: job_type, group, name, project, config; its merged summary)."""
+    from wandb.proto import wandb_internal_pb2
+
+    (log,) = Path(run_dir).glob("run-*.wandb")
+    run, summary = {}, {}
+    for raw in _records(log):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(raw)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = {"job_type": record.run.job_type, "group": record.run.run_group,
+                   "name": record.run.display_name, "project": record.run.project,
+                   "config": {item.key: json.loads(item.value_json) for item in record.run.config.update}}
+        elif kind == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return run, summary
+
+
 def find_runs(wandb_dir: str | Path) -> list[Path]:
     """Offline run directories under a `wandb/` directory (or its parent)."""
     root = Path(wandb_dir)
