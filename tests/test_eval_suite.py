@@ -143,3 +143,34 @@ def _tiny_export(tmp_path: Path, toy_root: Path) -> Path:
     cfg = compose_config("train", [f"data.root={toy_root}", *world, *TINY_MODEL], tmp_path / "model")
     export_model(build_vlm(cfg.model), tmp_path / "export")
     return tmp_path / "export"
+
+
+def test_the_optional_choice_matcher_reads_what_the_rules_cannot(tmp_path):
+    """MMBench with answers no rule can read: wrong by default (exact matching); with the
+    matcher, the judge maps each answer to a letter (its first reply has none: asked again)."""
+    from allava.evaluation.judge.choice_matcher import ChoiceMatcher
+
+    write_suite(tmp_path / "eval_data")
+    cfg = compose_config("eval", [f"benchmark_data_dir={tmp_path / 'eval_data'}"], tmp_path / "out")
+
+    class Vague:
+        def answer(self, questions, images, max_new_tokens=32):
+            return ["It is the colour of a fire engine."] * len(questions)
+
+    plain = evaluate_benchmarks(Vague(), ["mmbench_en"], tmp_path / "plain", resolve=benchmark_resolver(cfg),
+                                progress=False)
+    assert plain["mmbench_en"]["score"] == 0.0 and plain["mmbench_en"]["unparsed"] == 3
+
+    def judge(request: dict, index: int) -> Reply:
+        prompt = request["messages"][0]["content"]
+        if index == 0:
+            return Reply(content="Hmm.")  # no letter: the matcher asks again
+        red = next(line[0] for line in prompt.splitlines() if line[1:] == ". red")
+        return Reply(content=red)
+
+    with LoopbackTeacher(judge) as server:
+        matcher = ChoiceMatcher(JudgeSettings(base_url=server.base_url, model="judge"))
+        matched = evaluate_benchmarks(Vague(), ["mmbench_en"], tmp_path / "matched",
+                                      resolve=benchmark_resolver(cfg), matcher=matcher, progress=False)
+        assert len(server.requests) == 4  # three answers, one of them asked twice
+    assert matched["mmbench_en"]["score"] == 100.0

@@ -29,13 +29,18 @@ def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
         predictor = model if isinstance(model, VLMPredictor) else VLMPredictor(model)
     judge_node = settings.get("judge")
     judge = JudgeSettings.from_config(OmegaConf.to_container(judge_node, resolve=True) if judge_node else None)
+    matcher = None
+    if settings.get("choice_matcher"):
+        from allava.evaluation.judge.choice_matcher import ChoiceMatcher
+
+        matcher = ChoiceMatcher(judge)  # JudgeNotConfigured now, not after generating
     resolve = benchmark_resolver(cfg)
     identity = {"model": str(settings.get("model_dir") or cfg.get("model_dir") or "")}
     results = evaluate_benchmarks(
         predictor, list(settings.benchmarks), out_dir,
         resolve=resolve, batch_size=int(settings.batch_size),
         max_new_tokens=settings.get("max_new_tokens"), limit=settings.get("limit"),
-        predictions_dir=settings.get("predictions_dir"), judge=judge, run_identity=identity,
+        predictions_dir=settings.get("predictions_dir"), judge=judge, run_identity=identity, matcher=matcher,
         progress=bool(settings.get("progress", True)),
     )
     out_dir = Path(out_dir)

@@ -25,7 +25,7 @@ from allava.evaluation.llava_layout import load_item_image
 from allava.evaluation.predictions_file import PredictionsFile, read_predictions
 from allava.evaluation.prompts import PromptStyle, build_prompt
 from allava.evaluation.suite import BenchmarkSpec, tsv_spec
-from allava.evaluation.suite_scorers import ScoringContext, score_benchmark
+from allava.evaluation.suite_scorers import Matcher, ScoringContext, score_benchmark
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_NEW_TOKENS = 16
@@ -54,6 +54,7 @@ def evaluate_benchmarks(
     judge: Any = None,
     run_identity: Mapping[str, Any] | None = None,
     seed: int = 42,
+    matcher: Matcher | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluates `predictor` on each benchmark (a name for `resolve`, a TSV path, or a spec).
 
@@ -61,7 +62,7 @@ def evaluate_benchmarks(
     instead of generating (score-only mode). `limit` keeps the first `limit` items of each
     benchmark; `prompt_styles` overrides prompt styles by benchmark name; `max_new_tokens` is the
     default for benchmarks whose config sets none; `judge` (JudgeSettings) grades MM-Vet and
-    LLaVA-Bench. Returns (and writes to `out_dir/results.json`) `{name: results entry}`.
+    LLaVA-Bench; `matcher` reads the multiple-choice answers the rules cannot. Returns (and writes to `out_dir/results.json`) `{name: results entry}`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -94,7 +95,7 @@ def evaluate_benchmarks(
             answered, predictions, skipped = generate(
                 predictor, benchmark, out_dir / spec.name, spec.prompt, batch_size, tokens, progress, identity)
             extra = {}
-        context = ScoringContext(kind=benchmark.kind, judge=judge, seed=seed)
+        context = ScoringContext(kind=benchmark.kind, judge=judge, seed=seed, matcher=matcher)
         entry = score_benchmark(spec.scorer, answered, predictions, context)
         results[spec.name] = {"kind": benchmark.kind, **entry, **extra, "skipped": len(skipped)}
         if context.notes:
