@@ -12,10 +12,11 @@ be `index` or `question_id`, the answer `prediction` or `text`.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from allava.jsonl_files import complete_lines, rewrite_lines
 
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
@@ -49,11 +50,9 @@ class PredictionsFile:
                                  encoding="utf-8")
         if not self.path.is_file():
             return {}
-        lines, torn = _complete_lines(self.path)
+        lines, torn = complete_lines(self.path)
         if torn:
-            temporary = self.path.with_name(self.path.name + ".tmp")
-            temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            os.replace(temporary, self.path)
+            rewrite_lines(self.path, lines)
         return {str(entry["index"]): entry["prediction"] for entry in map(json.loads, lines)}
 
     def append(self, answers: Sequence[tuple[int | str, str]]) -> None:
@@ -78,7 +77,8 @@ def read_predictions(path: Path) -> dict[str, str]:
         raise FileNotFoundError(f"no predictions file {path}; score-only mode reads "
                                 "<predictions_dir>/<benchmark>/predictions.jsonl")
     predictions: dict[str, str] = {}
-    lines, torn = _complete_lines(path)
+    # A hand-written file may end without a newline; nothing is appended to it here.
+    lines, torn = complete_lines(path, unterminated_is_torn=False)
     for number, line in enumerate(lines, 1):
         entry = json.loads(line)
         index = next((entry[key] for key in _INDEX_KEYS if key in entry), None)
@@ -92,18 +92,3 @@ def read_predictions(path: Path) -> dict[str, str]:
     if torn:
         raise ValueError(f"{path}: {torn} line(s) are not JSON (a torn write?); fix or remove them")
     return predictions
-
-
-def _complete_lines(path: Path) -> tuple[list[str], int]:
-    """The file's JSON lines, and how many lines were not JSON (a torn last write)."""
-    good, bad = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        good.append(line)
-    return good, bad

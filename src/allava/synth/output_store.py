@@ -11,9 +11,10 @@ cost the last moments of work, which the next run redoes.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from allava.jsonl_files import complete_lines, rewrite_lines
 
 # Rejects with these reason prefixes are retried by the next run: nothing was wrong with the item.
 RETRYABLE_PREFIXES = ("teacher_",)
@@ -57,7 +58,7 @@ class OutputStore:
         removed = {"incomplete_lines": 0, "partial_items": 0, "retried_rejects": 0}
         per_file, torn = {}, {}
         for name in self.files:
-            lines, torn[name] = _complete_lines(self.out / name)
+            lines, torn[name] = complete_lines(self.out / name)
             removed["incomplete_lines"] += torn[name]
             per_file[name] = [(self._item_id(name, line), line) for line in lines]
         complete = set.intersection(*({item for item, _ in entries} for entries in per_file.values()))
@@ -65,8 +66,8 @@ class OutputStore:
             kept = [line for item, line in entries if item in complete]
             removed["partial_items"] += len(entries) - len(kept)
             if len(kept) != len(entries) or torn[name]:
-                _rewrite(self.out / name, kept)
-        reject_lines, cut = _complete_lines(self.out / "rejects.jsonl")
+                rewrite_lines(self.out / name, kept)
+        reject_lines, cut = complete_lines(self.out / "rejects.jsonl")
         removed["incomplete_lines"] += cut
         final, rejected = [], set()
         for line in reject_lines:
@@ -77,7 +78,7 @@ class OutputStore:
             final.append(line)
             rejected.add(str(entry["id"]))
         if len(final) != len(reject_lines) or cut:
-            _rewrite(self.out / "rejects.jsonl", final)
+            rewrite_lines(self.out / "rejects.jsonl", final)
         return complete | rejected, removed
 
     def _item_id(self, name: str, line: str) -> str:
@@ -105,28 +106,3 @@ class OutputStore:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
-
-
-def _complete_lines(path: Path) -> tuple[list[str], int]:
-    """The file's complete JSON lines, and how many incomplete ones (a torn last write) follow."""
-    if not path.is_file():
-        return [], 0
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    tail = lines.pop()  # "" when the file ends with a newline
-    good, bad = [], 1 if tail.strip() else 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-            good.append(line)
-        except ValueError:
-            bad += 1
-    return good, bad
-
-
-def _rewrite(path: Path, lines: list[str]) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(temporary, path)
