@@ -133,7 +133,7 @@ def test_a_judged_benchmark_without_a_judge_fails_before_any_generation(tmp_path
     path = write_tsv(tmp_path / "MMVet.tsv", ["index", "image", "question", "answer", "category"],
                      [[0, png_base64(RED), "What colour is it?", "red", "rec"]])
     spec = BenchmarkSpec(name="mmvet", load=lambda: load_mmvet_tsv(path), scorer="mmvet",
-                         files={"path": path}, judged=True)
+                         files={"path": path})
 
     class NeverCalled:
         def answer(self, *args, **kwargs):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from allava.evaluation import evaluate_benchmarks
-from allava.evaluation.cli import benchmark_resolver, comparison_markdown
+from allava.evaluation.cli import benchmark_resolver, comparison_markdown, report_columns
 from allava.evaluation.judge import JudgeSettings
 from conftest import compose_config
 from eval_suite_files import write_suite
@@ -74,7 +74,7 @@ def test_an_oracle_scores_full_marks_on_every_benchmark(tmp_path, judge_server):
     assert "What is the total price?" in prompts  # MM-Vet: no instruction
     assert "Is this a painting by Monet?\nAnswer the question using a single word or phrase." in prompts
 
-    table = comparison_markdown(results, SUITE, benchmark_resolver(cfg))
+    table = comparison_markdown(results, report_columns(results, SUITE, benchmark_resolver(cfg)))
     ours = table.splitlines()[2]
     assert ours.startswith("| this model") and "200.0" in ours and "100.0" in ours
     assert any(line.startswith("| ALLaVA-StableLM2") and "1311.7" in line for line in table.splitlines())

@@ -13,8 +13,8 @@ skipping it.
 
 from __future__ import annotations
 
-import base64
 import ast
+import base64
 import binascii
 import csv
 import io

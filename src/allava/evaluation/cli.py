@@ -45,20 +45,30 @@ def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
     )
     out_dir = Path(out_dir)
     table = format_results_table(results)
-    comparison = comparison_markdown(results, list(settings.benchmarks), resolve)
+    columns = report_columns(results, list(settings.benchmarks), resolve)
+    comparison = comparison_markdown(results, columns)
     (out_dir / "results.md").write_text(f"{table}\n\n{comparison}\n".rstrip() + "\n", encoding="utf-8")
     print(table)
     if comparison:
         print(f"\n{comparison}")
     print(f"results: {out_dir / 'results.json'} (tables: {out_dir / 'results.md'})")
+    wandb_cfg = settings.get("wandb")  # eval.py's; train.py logs its eval run with its loggers
+    if wandb_cfg and wandb_cfg.get("enabled", True):
+        from allava.evaluation.report import log_eval_run
+
+        group = settings.get("run_group")
+        log_eval_run(results, comparison, group=group, name=f"{group or settings.task_name}-eval",
+                     project=wandb_cfg.get("project", "allava"), entity=wandb_cfg.get("entity"),
+                     mode=wandb_cfg.get("mode", "auto"), save_dir=out_dir,
+                     config=OmegaConf.to_container(cfg, resolve=True), columns_by_benchmark=columns)
     return results
 
 
-def comparison_markdown(results: dict, entries: list[str], resolve) -> str:
-    """Our numbers beside the published ALLaVA rows (configs/published/allava.yaml)."""
+def comparison_markdown(results: dict, columns: dict) -> str:
+    """Our numbers beside the published ALLaVA rows (configs/published/allava.yaml); empty when
+    no benchmark fills a published column."""
     from allava.evaluation.report import comparison_table, load_published
 
-    columns = report_columns(results, entries, resolve)
     published = load_published()
     if not any(column.column in published.columns for group in columns.values() for column in group):
         return ""  # e.g. the toy benchmarks: nothing published to compare with
@@ -83,8 +93,6 @@ def report_columns(results: dict, entries: list[str], resolve) -> dict:
 
 def run_eval(cfg: DictConfig) -> dict:
     """eval.py: load the exported model (or nothing, in score-only mode), evaluate, report, log."""
-    from allava.evaluation.report import log_eval_run
-
     out_dir = Path(cfg.paths.output_dir)
     if cfg.get("predictions_dir"):
         predictor = None
@@ -95,15 +103,4 @@ def run_eval(cfg: DictConfig) -> dict:
     else:
         raise ValueError("eval.py needs model_dir=<exported model> to generate answers, or "
                          "predictions_dir=<an earlier eval's output dir> to re-score its predictions")
-    results = evaluate_and_report(predictor, cfg, out_dir)
-    wandb_cfg = cfg.get("wandb")
-    if wandb_cfg and wandb_cfg.get("enabled", True):
-        resolve = benchmark_resolver(cfg)
-        comparison = comparison_markdown(results, list(cfg.benchmarks), resolve)
-        group = cfg.get("run_group")
-        log_eval_run(results, comparison, group=group, name=f"{group or cfg.task_name}-eval",
-                     project=wandb_cfg.get("project", "allava"), entity=wandb_cfg.get("entity"),
-                     mode=wandb_cfg.get("mode", "auto"), save_dir=out_dir,
-                     config=OmegaConf.to_container(cfg, resolve=True),
-                     columns_by_benchmark=report_columns(results, list(cfg.benchmarks), resolve))
-    return results
+    return evaluate_and_report(predictor, cfg, out_dir)

@@ -65,7 +65,7 @@ def per_category_accuracy(correct: Sequence[bool], categories: Sequence[str]) ->
     return {category: mean_of(by_category[category]) for category in sorted(by_category)}
 
 
-def mean_of(flags: Sequence[bool]) -> float:
+def mean_of(flags: Sequence[float]) -> float:
     return sum(flags) / len(flags) if flags else 0.0
 
 

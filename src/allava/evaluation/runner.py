@@ -74,7 +74,7 @@ def evaluate_benchmarks(
     for spec in specs:
         spec.check_files()
         if spec.judged:
-            _require_judge(judge, spec.name)
+            _require_judge(judge)
         if prompt_styles and spec.name in prompt_styles:
             spec.prompt = prompt_styles[spec.name]
 
@@ -190,7 +190,7 @@ def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[Benc
     return answered, [predictions[str(item.index)] for item in answered], extra
 
 
-def _require_judge(judge: Any, name: str) -> None:
+def _require_judge(judge: Any) -> None:
     from allava.evaluation.judge import JudgeSettings
 
     (judge or JudgeSettings()).require()

@@ -35,12 +35,15 @@ class BenchmarkSpec:
     scorer: str = "generic"
     prompt: PromptStyle = field(default_factory=PromptStyle)
     max_new_tokens: int | None = None
-    display_name: str | None = None
     layout: str = "tsv"
     files: dict[str, Path] = field(default_factory=dict)  # argument -> path, for the up-front check
     report: list[dict[str, Any]] = field(default_factory=list)  # published columns it fills
-    judged: bool = False
     header: tuple[str, ...] | None = REQUIRED_COLUMNS  # a TSV's required columns (None: not a TSV)
+
+    @property
+    def judged(self) -> bool:
+        """Whether scoring calls the LLM judge (so the judge is checked before generating)."""
+        return judged(self.scorer)
 
     def check_files(self) -> None:
         """Fails before any model work when a file or folder of the benchmark is missing."""
@@ -88,8 +91,8 @@ def spec_from_config(name: str, node: DictConfig, layout: str | None = None) -> 
     report = OmegaConf.to_container(node.get("report")) if node.get("report") else []
     return BenchmarkSpec(name=name, load=load, scorer=scorer, prompt=prompt,
                          max_new_tokens=node.get("max_new_tokens"),
-                         display_name=node.get("display_name"), layout=layout, files=files,
-                         report=list(report), judged=judged(scorer), header=_header_of(str(source._target_)))
+                         layout=layout, files=files, report=list(report),
+                         header=_header_of(str(source._target_)))
 
 
 def _header_of(target: str) -> tuple[str, ...] | None:

@@ -27,7 +27,7 @@ from allava.evaluation.scorers.mme import mme_scores
 from allava.evaluation.scorers.mmmu import MULTIPLE_CHOICE, mmmu_accuracy
 from allava.evaluation.scorers.scienceqa import scienceqa_accuracy
 from allava.evaluation.scorers.seed_mmstar import choice_accuracy
-from allava.evaluation.scorers.vqa_accuracy import vqa_accuracy
+from allava.evaluation.scorers.vqa_accuracy import vqa_score
 
 
 @dataclass
@@ -150,15 +150,14 @@ def score_mmmu(items, predictions, context: ScoringContext) -> dict[str, Any]:
 
 def score_vqa(items, predictions, context: ScoringContext) -> dict[str, Any]:
     """TextVQA / VizWiz: VQA accuracy over the annotators' answers (EvalAI normalisation)."""
-    answers = [item.extras.get("answers") or [item.answer] for item in items]
-    entry: dict[str, Any] = dict(vqa_accuracy(list(predictions), answers))
-    categories = [item.category for item in items]
-    if len(set(categories)) > 1:
-        by_category: dict[str, tuple[list[str], list[list[str]]]] = defaultdict(lambda: ([], []))
-        for prediction, gold, category in zip(predictions, answers, categories):
-            by_category[category][0].append(prediction)
-            by_category[category][1].append(gold)
-        entry["per_category"] = {name: vqa_accuracy(*by_category[name])["accuracy"] for name in sorted(by_category)}
+    scores = [vqa_score(prediction, item.extras.get("answers") or [item.answer])
+              for item, prediction in zip(items, predictions, strict=True)]
+    entry: dict[str, Any] = {"accuracy": mean_of(scores), "num_items": len(scores)}
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for item, score in zip(items, scores):
+        by_category[item.category].append(score)
+    if len(by_category) > 1:
+        entry["per_category"] = {name: mean_of(by_category[name]) for name in sorted(by_category)}
     return _percent(entry, "accuracy", "VQA accuracy (%)")
 
 
