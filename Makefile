@@ -1,10 +1,19 @@
 # Quickstart: `make demo` (toy world -> two-stage training -> evaluation) and `make test`.
+# Both install the exact versions of requirements.lock (Linux x86_64, Python 3.11, hashes
+# checked), so that the demo's table reproduces; `make install LOCKED=0` installs the ranges of
+# pyproject.toml instead (other platforms, or the latest releases). `make lock` regenerates
+# the lock file from pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+LOCKED ?= 1
+# The machine's pip constraints (e.g. a torch cap), honoured by the lock when present.
+PIP_CONSTRAINTS := $(wildcard /etc/xdg/pip/constraints.txt)
+LOCK_TOOLS := .venv-lock-tools
 
-.PHONY: install demo test test-fast clean-logs
+.PHONY: install demo test test-fast lock clean-logs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version.split()[0]'
@@ -12,9 +21,13 @@ $(PY):
 		echo "python3 -m venv is unavailable; using virtualenv"; \
 		$(PYTHON) -m pip install -q --user virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
+ifeq ($(LOCKED),1)
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+else
+	$(PY) -m pip install -q -e '.[dev,toy]'
+endif
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +41,13 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Re-resolves pyproject.toml (extras dev and toy) to exact versions with their hashes.
+lock:
+	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv; }
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra toy --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		$(if $(PIP_CONSTRAINTS),-c $(PIP_CONSTRAINTS)) -o $(LOCK)
 
 clean-logs:
 	rm -rf logs/train logs/eval

@@ -15,7 +15,8 @@ category. That accuracy tracks what eval.py's greedy decoding scores on the exac
 
 A schedule is `steps:kinds` parts separated by `;`. Kinds are Instruct categories
 (`pope-color`, `mcq-count`, ...) in the exact benchmark format, or `all-exact` (every category,
-exact format only), or `all` (every Instruct record, free-form answers included).
+exact format only), or `all` (every Instruct record, free-form answers included), or `single`
+(every Instruct record about a one-object scene).
 `--text` mixes that share of toy text-only records into every phase.
 
 Other knobs: `--tower-steps N` first pretrains the tower alone on caption words (multi-label,
@@ -123,6 +124,8 @@ class Probe:
         self.num_train = len(self.pool["images"]) - HELD_OUT
         self.by_kind: dict[str, list[int]] = {"all": list(range(self.num_train))}
         for i, (_, _, category) in enumerate(self.pool["instruct"][: self.num_train]):
+            if " 1 object " in self.pool["caption"][i][0][1]["value"]:  # one-object scenes
+                self.by_kind.setdefault("single", []).append(i)
             if category is not None:
                 self.by_kind.setdefault(category, []).append(i)
                 self.by_kind.setdefault("all-exact", []).append(i)
@@ -147,6 +150,10 @@ class Probe:
         images = [image for _, _, image, _ in items if image is not None]
         if images:
             pixels = torch.from_numpy(self.pool["images"][images]).permute(0, 3, 1, 2).float()
+            size = self.model.vision.image_size
+            if pixels.shape[-1] != size:  # a tower that reads the 64 px scenes upscaled
+                pixels = torch.nn.functional.interpolate(pixels, size=(size, size),
+                                                         mode="bicubic", antialias=True)
             batch["pixel_values"] = (pixels / 255 - self.mean) / self.std
         return {key: value.to(self.device) for key, value in batch.items()
                 if isinstance(value, torch.Tensor)}

@@ -9,6 +9,8 @@ from PIL import Image
 from timm.data import create_transform, resolve_model_data_config
 from torch import nn
 
+from allava.models.weights import load_state_dict_file, rename_by_position
+
 
 class PadToSquare:
     """Pads an image to a square with a fill colour (the normalisation mean, as LLaVA does),
@@ -36,8 +38,11 @@ class TimmVisionTower(nn.Module):
     Works for ViTs (tokens of block `feature_layer`) and CNNs (the feature map of stage
     `feature_layer`, flattened row-major into tokens). A ViT's prefix tokens (class, registers)
     are dropped (`prefix_tokens="drop"`, ALLaVA's and LLaVA's default) or kept in front of the
-    patches (`"keep"`). Blocks after the feature layer cannot affect the output and are pruned
-    away to save memory and time.
+    patches (`"keep"`). Weights: timm's (`pretrained`, from the Hub), or a local
+    `checkpoint_path` whose names are timm's (`checkpoint_keys="by_name"`) or another
+    implementation's with the same tensors in the same order (`"by_position"`). Blocks
+    after the feature layer cannot affect the output and are pruned away to save memory and
+    time.
     """
 
     def __init__(
@@ -50,23 +55,34 @@ class TimmVisionTower(nn.Module):
         image_mode: str = "pad",
         prefix_tokens: str = "drop",
         model_kwargs: dict[str, Any] | None = None,
+        checkpoint_keys: str = "by_name",
     ):
         super().__init__()
         if image_mode not in ("pad", "resize", "crop"):
             raise ValueError(f"image_mode must be 'pad', 'resize' or 'crop', got {image_mode!r}")
         if prefix_tokens not in ("drop", "keep"):
             raise ValueError(f"prefix_tokens must be 'drop' or 'keep', got {prefix_tokens!r}")
+        if checkpoint_keys not in ("by_name", "by_position"):
+            raise ValueError("checkpoint_keys must be 'by_name' (timm's parameter names) or "
+                             f"'by_position' (another implementation's), got {checkpoint_keys!r}")
         kwargs = dict(model_kwargs or {})
         if image_size is not None and _accepts_img_size(model_name):
             kwargs.setdefault("img_size", image_size)
         self.model_name = model_name
+        by_position = bool(checkpoint_path) and checkpoint_keys == "by_position"
         self.model = timm.create_model(
             model_name,
-            pretrained=pretrained,
-            pretrained_cfg_overlay=dict(file=checkpoint_path) if checkpoint_path else None,
+            pretrained=pretrained and not by_position,
+            pretrained_cfg_overlay=(dict(file=checkpoint_path)
+                                    if checkpoint_path and not by_position else None),
             num_classes=0,
             **kwargs,
         )
+        if by_position:
+            # Before pruning: the file holds every block, the head last (dropped by renaming).
+            state = rename_by_position(load_state_dict_file(checkpoint_path),
+                                       self.model.state_dict(), what=str(checkpoint_path))
+            self.model.load_state_dict(state)
         self.feature_layer = feature_layer
         self.image_mode = image_mode
         self.keep_prefix_tokens = prefix_tokens == "keep"
