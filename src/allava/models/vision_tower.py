@@ -69,12 +69,13 @@ class TimmVisionTower(nn.Module):
         if image_size is not None and _accepts_img_size(model_name):
             kwargs.setdefault("img_size", image_size)
         self.model_name = model_name
-        by_position = bool(checkpoint_path) and checkpoint_keys == "by_position"
+        # `pretrained` says whether weights load at all; `checkpoint_path` says from where.
+        by_position = pretrained and bool(checkpoint_path) and checkpoint_keys == "by_position"
         self.model = timm.create_model(
             model_name,
             pretrained=pretrained and not by_position,
             pretrained_cfg_overlay=(dict(file=checkpoint_path)
-                                    if checkpoint_path and not by_position else None),
+                                    if pretrained and checkpoint_path and not by_position else None),
             num_classes=0,
             **kwargs,
         )
