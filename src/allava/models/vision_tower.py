@@ -1,15 +1,17 @@
 """A vision tower built from any timm model, returning patch features of a chosen layer."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import timm
 import torch
 from PIL import Image
 from timm.data import create_transform, resolve_model_data_config
+from timm.models import load_state_dict
 from torch import nn
 
-from allava.models.weights import load_state_dict_file, rename_by_position
+from allava.models.weights import rename_by_position
 
 
 class PadToSquare:
@@ -81,7 +83,9 @@ class TimmVisionTower(nn.Module):
         )
         if by_position:
             # Before pruning: the file holds every block, the head last (dropped by renaming).
-            state = rename_by_position(load_state_dict_file(checkpoint_path),
+            if not Path(checkpoint_path).is_file():
+                raise FileNotFoundError(f"model.vision.checkpoint_path: no file at {checkpoint_path}")
+            state = rename_by_position(load_state_dict(str(checkpoint_path)),
                                        self.model.state_dict(), what=str(checkpoint_path))
             self.model.load_state_dict(state)
         self.feature_layer = feature_layer

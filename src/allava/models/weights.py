@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.util import find_spec
-from pathlib import Path
 
 import torch
 
@@ -31,22 +30,6 @@ def file_in_package(package: str, path: str, install: str) -> str:
         raise FileNotFoundError(f"package {package!r} is installed but holds no {path!r}; "
                                 f"reinstall it with `{install}`")
     return str(resource)
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A plain state dict from a .pth/.pt/.bin or .safetensors file (a Lightning-style
-    `{"state_dict": ...}` wrapper is unwrapped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    return dict(state)
 
 
 def rename_by_position(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
