@@ -21,11 +21,13 @@ exact format only), or `all` (every Instruct record, free-form answers included)
 
 Other knobs: `--tower-steps N` first pretrains the tower alone on caption words (multi-label,
 CatLIP-style); `--turns 3` packs three questions about one image into each QA sample;
-`--caption-mix` keeps some Caption records in the QA phases; `--no-answer-space` drops the
+`--caption-mix` keeps some Caption records in the QA phases; `--lm-batch-size` sets the batch
+of the caption and QA phases apart from the tower phase's; `--no-answer-space` drops the
 template's space before the answer; `--vision-lr` sets the tower's LR; `--device cuda` and
 `--time-limit` serve benchmarks/recipe_sweep.py, which runs many variants side by side on a
 GPU. The caption phase also reports held-out caption accuracy by word kind (colour, shape,
-size, count), which shows what the model has learnt to read from images.
+size, count, position), which shows what the model has learnt to read from images; each
+QA evaluation also sorts the wrong answers to "Where is the ...?" into near and far misses.
 """
 from __future__ import annotations
 
@@ -35,8 +37,10 @@ import math
 import os
 import pickle
 import random
+import re
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -48,7 +52,7 @@ from decision_probe import answer_position, make_bundle  # noqa: E402
 
 from allava.data.samples import TrainingSample, collate  # noqa: E402
 from allava.data.toy_teacher import caption_record, instruct_record, text_record  # noqa: E402
-from allava.data.toy_world import COLORS, SHAPES, SIZES, render_scene, sample_scene  # noqa: E402
+from allava.data.toy_world import CELL_NAMES, COLORS, SHAPES, SIZES, render_scene, sample_scene  # noqa: E402
 from allava.training.freezing import keep_frozen_in_eval_mode  # noqa: E402
 from allava.training.objectives import CaptionWordsHead, caption_words_loss  # noqa: E402
 
@@ -164,6 +168,7 @@ class Probe:
         items = [self.sample("instruct", i) for i in range(self.num_train, len(self.pool["images"]))]
         items = [item for item in items if item[3] is not None]
         right: dict[str, list[int]] = {}
+        misses: list[str] = []
         for start in range(0, len(items), 64):
             chunk = items[start:start + 64]
             batch = self.batch(chunk)
@@ -171,12 +176,33 @@ class Probe:
                                 pixel_values=batch["pixel_values"]).logits
             for row, item in enumerate(chunk):
                 at = answer_position(batch["labels"][row], self.space)
-                hit = int(logits[row, at - 1].argmax() == batch["labels"][row, at])
+                guess = int(logits[row, at - 1].argmax())
+                hit = int(guess == batch["labels"][row, at])
                 right.setdefault(item[3], []).append(hit)
+                if item[3] == "mcq-position" and not hit:
+                    misses.append(self.position_miss(item, guess))
         self.train_mode()
         overall = np.mean([x for v in right.values() for x in v])
         parts = " ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(right.items()))
         print(f"  held-out {tag}: {overall:.3f} | {parts}", flush=True)
+        if misses:
+            kinds = ", ".join(f"{k} {n}" for k, n in Counter(misses).most_common())
+            print(f"  position misses: {kinds}", flush=True)
+
+    def position_miss(self, item, guess: int) -> str:
+        """How a wrong answer to "Where is the ...?" relates to the right one: a cell sharing
+        a word with it ("top" for "top left"), a neighbouring cell, or elsewhere."""
+        text = self.bundle.tokenizer.decode(item[0])
+        options = dict(re.findall(r"\n([ABCD])\. ([a-z ]+)", text))
+        letter = self.bundle.tokenizer.decode([guess]).strip()
+        truth = self.bundle.tokenizer.decode([t for t in item[1] if t >= 0]).strip()[:1]
+        if letter not in options or truth not in options:
+            return "not an option"
+        said, right = options[letter].strip(), options[truth].strip()
+        if set(said.split()) & set(right.split()):
+            return "shares a word"
+        (r1, c1), (r2, c2) = (divmod(CELL_NAMES.index(x), 3) for x in (said, right))
+        return "neighbour" if max(abs(r1 - r2), abs(c1 - c2)) == 1 else "far"
 
     def train_mode(self) -> None:
         """Train mode, except for a frozen tower (`--vision-lr 0`), as in train.py's stages."""
@@ -206,7 +232,8 @@ class Probe:
     @functools.cache
     def caption_word_kinds(self) -> dict[int, str]:
         """First token of each toy-world word (" red", " circle", ...) -> its kind."""
-        words = {"shape": SHAPES, "color": tuple(COLORS), "size": SIZES, "count": ("1", "2", "3")}
+        words = {"shape": SHAPES, "color": tuple(COLORS), "size": SIZES, "count": ("1", "2", "3"),
+                 "position": ("top", "bottom", "left", "right", "center")}
         return {self.bundle.tokenizer.encode(" " + name, add_special_tokens=False)[0]: kind
                 for kind, names in words.items() for name in names}
 
@@ -254,7 +281,7 @@ class Probe:
                 self.evaluate(f"{name}@{step - 1}")
                 raise SystemExit(0)
             items = []
-            for _ in range(args.batch_size):
+            for _ in range(args.lm_batch_size or args.batch_size):
                 if self.rng.random() < args.text:
                     items.append(self.sample("text", self.rng.randrange(len(self.pool["text"]))))
                 elif kinds is None or self.rng.random() < args.caption_mix:
@@ -287,6 +314,8 @@ def main() -> None:
     parser.add_argument("--caption-steps", type=int, default=600)
     parser.add_argument("--schedule", default="1000:all")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lm-batch-size", type=int, default=None,
+                        help="batch of the caption and QA phases (default --batch-size)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--vision-lr", type=float, default=None, help="tower LR (default --lr)")
     parser.add_argument("--tower-lr", type=float, default=None,

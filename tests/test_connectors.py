@@ -6,15 +6,17 @@ import torch
 from hydra.errors import InstantiationException
 
 from allava.models.build import build_vlm
-from allava.models.connectors import (IdentityConnector, LDPv2Connector, MLPConnector,
-                                      PixelShuffleConnector, ResamplerConnector)
+from allava.models.connectors import (CoordinateMLPConnector, IdentityConnector, LDPv2Connector,
+                                      MLPConnector, PixelShuffleConnector, ResamplerConnector)
 
-CONNECTORS = ["linear", "mlp2x_gelu", "ldpv2", "pixel_shuffle", "resampler", "grid_pool"]
+CONNECTORS = ["linear", "mlp2x_gelu", "mlp2x_gelu_xy", "ldpv2", "pixel_shuffle", "resampler",
+              "grid_pool"]
 
 
 @pytest.mark.parametrize("connector, tokens", [
     (IdentityConnector(1024, 1024), 576),
     (MLPConnector(1024, 2560), 576),
+    (CoordinateMLPConnector(1024, 2560), 576),
     (LDPv2Connector(1024, 2048), 144),
     (PixelShuffleConnector(1024, 2048, factor=2), 144),
     (PixelShuffleConnector(1152, 896, factor=3), 81),  # SigLIP-so400m/384: 27 x 27 patches
@@ -31,6 +33,19 @@ def test_mlp2x_gelu_parameter_counts_of_the_allava_models():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(MLPConnector(1024, 2048)) == 6_295_552  # CLIP-L -> StableLM-2 1.6B
     assert count(MLPConnector(1024, 2560)) == 9_180_160  # CLIP-L -> Phi-2
+
+
+def test_coordinates_tell_the_grid_cells_apart_row_by_row():
+    connector = CoordinateMLPConnector(1, 2, depth=1)
+    with torch.no_grad():  # the output is the appended (row, column) pair itself
+        connector.mlp.mlp[0].weight.copy_(torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+        connector.mlp.mlp[0].bias.zero_()
+    tokens = connector(torch.zeros(2, 9, 1))  # a 3x3 grid of identical features
+    assert tokens[0].tolist() == [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0], [0.0, -1.0],
+                                  [0.0, 0.0], [0.0, 1.0], [1.0, -1.0], [1.0, 0.0], [1.0, 1.0]]
+    assert torch.equal(tokens[0], tokens[1])
+    with pytest.raises(ValueError, match="square patch grid"):
+        connector.num_tokens(10)
 
 
 def test_pixel_shuffle_moves_each_block_into_one_token():

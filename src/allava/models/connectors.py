@@ -77,6 +77,30 @@ class GridPoolConnector(Connector):
         return self.mlp(pooled + self.cell_embedding)
 
 
+class CoordinateMLPConnector(Connector):
+    """`mlp2x_gelu` over each token's features with its grid coordinates appended (row and
+    column in [-1, 1], as CoordConv does for convolutions). A ViT tower's tokens carry learned
+    position embeddings; a CNN tower's do not, and rotary offsets in the LLM shift with the
+    prompt, so without these two numbers "where is the red circle?" has nothing to read."""
+
+    def __init__(self, in_dim: int, out_dim: int, depth: int = 2):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.mlp = MLPConnector(in_dim + 2, out_dim, depth)
+
+    def num_tokens(self, num_patches: int) -> int:
+        grid_side(num_patches, "CoordinateMLPConnector")
+        return num_patches
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch, num_patches, _ = features.shape
+        side = grid_side(num_patches, "CoordinateMLPConnector")
+        axis = torch.linspace(-1.0, 1.0, side, device=features.device, dtype=features.dtype)
+        rows, cols = torch.meshgrid(axis, axis, indexing="ij")  # row-major, as the tokens
+        coords = torch.stack((rows.flatten(), cols.flatten()), dim=-1)
+        return self.mlp(torch.cat((features, coords.expand(batch, -1, -1)), dim=-1))
+
+
 def grid_side(num_patches: int, name: str) -> int:
     """The side of a square token grid; called by `num_tokens` too, so that a tower whose
     tokens form no square fails when the model is built."""
