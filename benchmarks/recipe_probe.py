@@ -165,10 +165,13 @@ class Probe:
     @torch.no_grad()
     def evaluate(self, tag: str) -> None:
         self.model.eval()
-        items = [self.sample("instruct", i) for i in range(self.num_train, len(self.pool["images"]))]
-        items = [item for item in items if item[3] is not None]
+        indices = [i for i in range(self.num_train, len(self.pool["images"]))
+                   if self.pool["instruct"][i][2] is not None]  # exact-format items only
+        items = [self.sample("instruct", i) for i in indices]
         right: dict[str, list[int]] = {}
         misses: list[str] = []
+        by_scene: dict[str, list[int]] = {}
+        by_answer: dict[str, list[int]] = {}
         for start in range(0, len(items), 64):
             chunk = items[start:start + 64]
             batch = self.batch(chunk)
@@ -179,8 +182,11 @@ class Probe:
                 guess = int(logits[row, at - 1].argmax())
                 hit = int(guess == batch["labels"][row, at])
                 right.setdefault(item[3], []).append(hit)
-                if item[3] == "mcq-position" and not hit:
-                    misses.append(self.position_miss(item, guess))
+                if item[3] == "mcq-position":
+                    by_scene.setdefault(self.position_scene_kind(indices[start + row]), []).append(hit)
+                    by_answer.setdefault(self.position_answer_kind(item), []).append(hit)
+                    if not hit:
+                        misses.append(self.position_miss(item, guess))
         self.train_mode()
         overall = np.mean([x for v in right.values() for x in v])
         parts = " ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(right.items()))
@@ -188,6 +194,34 @@ class Probe:
         if misses:
             kinds = ", ".join(f"{k} {n}" for k, n in Counter(misses).most_common())
             print(f"  position misses: {kinds}", flush=True)
+        if by_scene:
+            print("  position by scene: " + ", ".join(
+                f"{k} {np.mean(v):.2f} ({len(v)})" for k, v in sorted(by_scene.items())), flush=True)
+            print("  position by answer: " + ", ".join(
+                f"{k} {np.mean(v):.2f} ({len(v)})" for k, v in sorted(by_answer.items())), flush=True)
+
+    def position_answer_kind(self, item) -> str:
+        """A "Where is ...?" item by its right option: one word ("top") or two ("top left"),
+        and whether another option is a word of it or contains it."""
+        text = self.bundle.tokenizer.decode(item[0])
+        options = dict(re.findall(r"\n([ABCD])\. ([a-z ]+)", text))
+        truth = options.get(self.bundle.tokenizer.decode(
+            [t for t in item[1] if t >= 0]).strip()[:1], "")
+        words = set(truth.split())
+        overlap = any(o != truth and set(o.split()) & words for o in options.values())
+        return f"{len(words)} word{'s' if len(words) > 1 else ''}, {'overlapping' if overlap else 'distinct'} options"
+
+    def position_scene_kind(self, index: int) -> str:
+        """A "Where is the <colour> <shape>?" item's scene, from its caption: one object, or
+        several whose others share the target's colour or shape (a partial match), or not."""
+        caption = self.pool["caption"][index][0][1]["value"].lower()
+        question = self.pool["instruct"][index][0][0]["value"]
+        target = re.search(r"Where is the (\w+) (\w+)\?", question).groups()
+        found = re.findall(rf"({'|'.join(COLORS)}) ({'|'.join(SHAPES)})", caption)
+        if len(found) == 1:
+            return "one object"
+        partial = any((c == target[0]) != (s == target[1]) for c, s in found)
+        return "others share colour or shape" if partial else "others differ"
 
     def position_miss(self, item, guess: int) -> str:
         """How a wrong answer to "Where is the ...?" relates to the right one: a cell sharing
@@ -338,6 +372,7 @@ def main() -> None:
                         help="seconds; stop (after a last evaluation) when they are spent")
     parser.add_argument("--save", help="save the weights after the caption phase")
     parser.add_argument("--load", help="start from weights saved with --save")
+    parser.add_argument("--save-final", help="save the weights after the last phase")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the model config")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -358,6 +393,10 @@ def main() -> None:
     for k, part in enumerate(filter(None, args.schedule.split(";"))):
         steps, kinds = part.split(":")
         probe.phase(f"qa{k}", int(steps), kinds.split(","))
+    if args.save_final:
+        torch.save(probe.model.state_dict(), args.save_final)
+    if not args.schedule:  # e.g. --load a saved model, no phases: evaluate it
+        probe.evaluate("loaded")
 
 
 if __name__ == "__main__":
