@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from allava.synth.cli import main as synth_main
+from allava.synth.prompts import PROMPT_DIR
 from tests.synth_server import LoopbackTeacher, Reply, image_colours
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,6 +257,34 @@ def test_dry_run_shows_one_request_and_the_cost_without_calling(tmp_path, capsys
     assert "base64 characters>" in printed and "### Description" in printed
     assert "items: 3 usable of 3" in printed and "estimated cost" in printed and "$" in printed
     assert SECRET not in printed and not (tmp_path / "out").exists()
+
+
+def test_dry_run_reads_the_users_own_prompts_and_prices(tmp_path, capsys, monkeypatch):
+    """--prompts DIR and --prices FILE replace the defaults shipped inside the package."""
+    monkeypatch.setenv("SYNTH_TEST_KEY", SECRET)
+    images = make_images(tmp_path / "images", {"i0": GREEN})
+    prompts = tmp_path / "my_prompts"
+    prompts.mkdir()
+    laion = (PROMPT_DIR / "laion.yaml").read_text(encoding="utf-8")
+    (prompts / "laion.yaml").write_text(
+        re.sub(r"(?m)^max_tokens: .*$", "max_tokens: 1234", laion), encoding="utf-8")
+    prices = tmp_path / "my_prices.yaml"
+    prices.write_text("gpt-4o: {input_per_million: 0, output_per_million: 1000000}\n")
+    with LoopbackTeacher(ScriptedTeacher()) as server:
+        args = synth_args(server, images, tmp_path / "out", "--dry-run",
+                          "--prompts", str(prompts), "--prices", str(prices))
+        assert synth_main(args) == 0
+        assert server.requests == []
+        printed = capsys.readouterr().out
+        assert "at most 1234 completion tokens" in printed and "$1,234.00" in printed
+
+        missing = tmp_path / "nowhere"
+        assert synth_main(synth_args(server, images, tmp_path / "out", "--dry-run",
+                                     "--prompts", str(missing))) == 2
+        assert str(missing / "laion.yaml") in capsys.readouterr().err
+        assert synth_main(synth_args(server, images, tmp_path / "out", "--dry-run",
+                                     "--prices", str(missing / "prices.yaml"))) == 2
+        assert str(missing / "prices.yaml") in capsys.readouterr().err
 
 
 def test_another_job_in_the_same_directory_is_refused(tmp_path, monkeypatch, capsys):

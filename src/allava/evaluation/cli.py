@@ -65,8 +65,9 @@ def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
 
 
 def comparison_markdown(results: dict, columns: dict) -> str:
-    """Our numbers beside the published ALLaVA rows (configs/published/allava.yaml); empty when
-    no benchmark fills a published column."""
+    """Our numbers beside the published ALLaVA rows (report.PUBLISHED_FILE, shipped with the
+    package as allava/evaluation/resources/published_allava.yaml); empty when no benchmark fills
+    a published column."""
     from allava.evaluation.report import comparison_table, load_published
 
     published = load_published()

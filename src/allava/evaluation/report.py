@@ -1,7 +1,8 @@
 """The evaluation report: our scores beside the published ALLaVA rows, and a W&B eval run.
 
 `results` is what `evaluate_benchmarks` writes to results.json ({benchmark: metrics entry});
-`ReportColumn`s say which published column each benchmark's metric fills.
+`ReportColumn`s say which published column each benchmark's metric fills. The published rows ship
+with the package: `allava/evaluation/resources/published_allava.yaml` (PUBLISHED_FILE).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from allava.evaluation.cli import CONFIG_DIR
+from allava.package_data import ResourcePath, resource, user_or_default
 
-PUBLISHED_FILE = CONFIG_DIR / "published" / "allava.yaml"
+PUBLISHED_FILE = resource("allava.evaluation", "resources", "published_allava.yaml")
 MISSING = "–"
 
 
@@ -46,8 +47,12 @@ class Published:
     digits: int = 1
 
 
-def load_published(path: str | Path | None = None) -> Published:
-    data = yaml.safe_load(Path(path or PUBLISHED_FILE).read_text())
+def load_published(path: ResourcePath | None = None) -> Published:
+    """The published rows from `path` (default: PUBLISHED_FILE, inside the package)."""
+    path = user_or_default(path, PUBLISHED_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"published results file not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     columns = dict(data["columns"])
     rows = []
     for row in data["rows"]:
@@ -55,7 +60,7 @@ def load_published(path: str | Path | None = None) -> Published:
         # A typo in a label would silently drop a value from the table: refuse it here.
         unknown = (set(values) | starred) - set(columns)
         if unknown:
-            raise ValueError(f"{path or PUBLISHED_FILE}: {row['model']}: "
+            raise ValueError(f"{path}: {row['model']}: "
                              f"unknown columns {sorted(unknown)}")
         rows.append(PublishedRow(row["model"], {c: values.get(c) for c in columns}, starred))
     return Published(source=" ".join(data["source"].split()), star_note=data.get("star_note", ""),

@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-root", help="folder that image paths in a JSON list are "
                         "relative to (default: the list's folder)")
     parser.add_argument("--source", help="prefix of record ids (default synth_<mode>)")
-    parser.add_argument("--prompts", help="folder of prompt files (default configs/synth/prompts)")
-    parser.add_argument("--prices", help="prices file (default configs/synth/prices.yaml)")
+    parser.add_argument("--prompts", help="folder of your own prompt files <mode>.yaml "
+                        "(default: the package's allava/synth/resources/prompts)")
+    parser.add_argument("--prices", help="your own prices file (default: the package's "
+                        "allava/synth/resources/prices.yaml)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     parser.add_argument("--max-retries", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0, help="picks each caption instruction")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (InputError, FileExistsError, ValueError) as error:
+    except (InputError, FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"allava-synth: error: {error}", file=sys.stderr)
         return 2
     except TeacherUnavailable as error:
@@ -177,7 +179,8 @@ def dry_run(args, settings: JobSettings, prompts, items: list[WorkItem]) -> int:
           f"tokens, at most {prompts.max_tokens} completion tokens")
     print("estimated cost (completions at max_tokens: an upper bound): "
           + (f"${cost:,.2f}" if cost is not None else
-             f"unknown, {args.model!r} has no price in configs/synth/prices.yaml"))
+             f"unknown, {args.model!r} has no price in "
+             + (args.prices or "the package's prices table (pass --prices FILE)")))
     return 0
 
 

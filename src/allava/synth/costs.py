@@ -1,17 +1,26 @@
-"""Prices per model (configs/synth/prices.yaml) and token estimates for rate limits and dry runs."""
+"""Prices per model and token estimates for rate limits and dry runs.
+
+The default prices table ships with the package (`allava/synth/resources/prices.yaml`, read
+through importlib.resources); `allava-synth --prices FILE` reads a user's own copy instead.
+"""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import yaml
 
-PRICES_FILE = Path(__file__).resolve().parents[3] / "configs" / "synth" / "prices.yaml"
+from allava.package_data import ResourcePath, resource, user_or_default
+
+PRICES_FILE = resource("allava.synth", "resources", "prices.yaml")
 
 
-def load_prices(model: str, path: str | Path | None = None) -> dict[str, float] | None:
-    """The model's `{input_per_million, output_per_million}`, or None when it is not listed."""
-    table = yaml.safe_load(Path(path or PRICES_FILE).read_text(encoding="utf-8")) or {}
+def load_prices(model: str, path: ResourcePath | None = None) -> dict[str, float] | None:
+    """The model's `{input_per_million, output_per_million}` from `path` (default: PRICES_FILE),
+    or None when it is not listed."""
+    path = user_or_default(path, PRICES_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"prices file not found: {path}")
+    table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     entry = table.get(model)
     if entry is None:
         return None

@@ -1,6 +1,6 @@
 """Split a teacher's reply into its parts and decide whether it is good enough to keep.
 
-The prompts in configs/synth/prompts ask for sections under fixed headings ("### Description",
+The prompts in allava/synth/resources/prompts ask for sections under fixed headings ("### Description",
 ...). Teachers drift from the requested layout in small ways, so headings are recognised in
 several spellings and in any order; what cannot be repaired is rejected with an InvalidResponse
 whose `reason` is one of REASONS, for the pipeline to count and log.

@@ -1,24 +1,29 @@
 """Teacher prompts: load the editable YAML templates and turn them into OpenAI chat messages.
 
-The wording lives in `configs/synth/prompts/<mode>.yaml` so that it can be tuned without touching
-code; only the section headings are a contract with `allava.synth.parsing`.
+The wording lives in YAML files shipped with the package,
+`allava/synth/resources/prompts/<mode>.yaml` (read through importlib.resources), so that it can be
+tuned without touching code: copy the folder, edit the copies and pass it as `directory`
+(`allava-synth --prompts DIR`). Only the section headings are a contract with
+`allava.synth.parsing`.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
+
+from allava.package_data import ResourcePath, Traversable, resource, user_or_default
 
 # laion: caption-then-QA on a bare image; vflan: description + answer to a given question;
 # text: a detailed answer to a text-only instruction.
 MODES = ("laion", "vflan", "text")
 
-SYNTH_CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "synth"
-PROMPT_DIR = SYNTH_CONFIG_DIR / "prompts"
-CAPTION_INSTRUCTIONS_PATH = SYNTH_CONFIG_DIR / "caption_instructions.yaml"
+# The defaults, inside the package (Traversables: they may live in a zipped wheel).
+SYNTH_RESOURCES = resource("allava.synth", "resources")
+PROMPT_DIR = SYNTH_RESOURCES / "prompts"
+CAPTION_INSTRUCTIONS_PATH = SYNTH_RESOURCES / "caption_instructions.yaml"
 
 # The placeholder each mode's user template must contain (laion needs none: the image is the input).
 _PLACEHOLDER = {"laion": None, "vflan": "question", "text": "instruction"}
@@ -39,10 +44,11 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown synth mode {mode!r}; known modes: {', '.join(MODES)}")
 
 
-def load_prompts(mode: str, directory: Path | None = None) -> PromptSet:
-    """The prompt set of `mode`, read from `<directory>/<mode>.yaml` (default: PROMPT_DIR)."""
+def load_prompts(mode: str, directory: ResourcePath | None = None) -> PromptSet:
+    """The prompt set of `mode`, read from `<directory>/<mode>.yaml` (default: PROMPT_DIR, the
+    package's `allava/synth/resources/prompts`)."""
     check_mode(mode)
-    path = Path(directory or PROMPT_DIR) / f"{mode}.yaml"
+    path = user_or_default(directory, PROMPT_DIR) / f"{mode}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"prompt file for mode {mode!r} not found: {path}")
     data = _read_yaml_mapping(path)
@@ -64,9 +70,10 @@ def load_prompts(mode: str, directory: Path | None = None) -> PromptSet:
     return PromptSet(mode, system, user, max_tokens, float(temperature))
 
 
-def load_caption_instructions(path: Path | str | None = None) -> list[str]:
-    """The human-turn instructions for caption records (default: configs/synth/caption_instructions.yaml)."""
-    path = Path(path or CAPTION_INSTRUCTIONS_PATH)
+def load_caption_instructions(path: ResourcePath | None = None) -> list[str]:
+    """The human-turn instructions for caption records (default: CAPTION_INSTRUCTIONS_PATH, the
+    package's `allava/synth/resources/caption_instructions.yaml`)."""
+    path = user_or_default(path, CAPTION_INSTRUCTIONS_PATH)
     if not path.is_file():
         raise FileNotFoundError(f"caption instructions file not found: {path}")
     items = _read_yaml_mapping(path).get("instructions")
@@ -131,7 +138,7 @@ def render(template: str, **values: str | None) -> str:
     return _PLACEHOLDER_RE.sub(fill, template)
 
 
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+def _read_yaml_mapping(path: Traversable) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

@@ -3,7 +3,7 @@
 The judge is reached through the synth network client (`allava.synth.teacher.TeacherClient`:
 retries with backoff on 429 / 5xx / timeouts, usage accounting). One module per part:
   `settings`     `JudgeSettings`: where the judge is and how it is asked (`JudgeNotConfigured`).
-  `prompts`      the grading prompts of `configs/judge/prompts.yaml` (`load_judge_prompts`).
+  `prompts`      the grading prompts of `resources/prompts.yaml` (`load_judge_prompts`).
   `mmvet`        `grade_mmvet`, as yuweihao/MM-Vet and VLMEvalKit grade MM-Vet.
   `llava_bench`  `grade_llava_bench`, as haotian-liu/LLaVA grades LLaVA-Bench.
   `common`       what both graders share: judge failures, items and predictions.

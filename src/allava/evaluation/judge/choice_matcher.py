@@ -4,27 +4,46 @@ VLMEvalKit asks a judge model to map such an answer to an option (or to "Z", non
 its `exact_matching` setting, our default, counts those answers wrong instead. With
 `choice_matcher=true` eval.py builds this matcher on the configured judge endpoint; it is a
 `scorers.mmbench.Matcher`: (prediction, options) -> letter, "Z", or None when no reply held one.
+Its prompt: `allava/evaluation/judge/resources/choice_matcher.yaml` (shipped with the package), or
+a user's own file passed as `prompt_file`.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from pathlib import Path
+from typing import Any
 
 import yaml
 
 from allava.evaluation.judge.settings import JudgeSettings
 from allava.evaluation.scorers.choice_extraction import infer_choice
+from allava.package_data import ResourcePath, resource, user_or_default
 from allava.synth.teacher import TeacherError
 
-PROMPT_FILE = Path(__file__).resolve().parents[4] / "configs" / "judge" / "choice_matcher.yaml"
+PROMPT_FILE = resource("allava.evaluation.judge", "resources", "choice_matcher.yaml")
+
+
+def load_choice_matcher_prompt(path: ResourcePath | None = None) -> dict[str, Any]:
+    """The matcher's prompt spec from `path` (default: PROMPT_FILE): `instructions` (with
+    `{options}` and `{answer}`) and optionally `max_tokens`, `temperature`, `attempts`."""
+    path = user_or_default(path, PROMPT_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"choice matcher prompt file not found: {path}")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(spec, dict) or not isinstance(spec.get("instructions"), str) \
+            or not spec["instructions"].strip():
+        raise ValueError(f"{path}: expected a mapping with a non-empty string `instructions`")
+    return spec
 
 
 class ChoiceMatcher:
-    def __init__(self, settings: JudgeSettings, prompt_file: str | Path = PROMPT_FILE):
+    def __init__(self, settings: JudgeSettings, prompt_file: ResourcePath | None = None):
         settings.require()
         self.settings = settings
-        spec = yaml.safe_load(Path(prompt_file).read_text(encoding="utf-8"))
+        spec = load_choice_matcher_prompt(prompt_file)
         self.instructions: str = spec["instructions"]
         self.max_tokens = int(spec.get("max_tokens", 4))
         self.temperature = float(spec.get("temperature", 0.0))

@@ -1,17 +1,19 @@
 """The judge's grading prompts and reference request settings, read from
-`configs/judge/prompts.yaml`; their wording is ours, the information and reply format are the
-references'.
+`allava/evaluation/judge/resources/prompts.yaml` (shipped with the package, read through
+importlib.resources) or from a user's own copy; their wording is ours, the information and reply
+format are the references'.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-DEFAULT_PROMPTS_PATH = Path(__file__).resolve().parents[4] / "configs" / "judge" / "prompts.yaml"
+from allava.package_data import ResourcePath, resource, user_or_default
+
+DEFAULT_PROMPTS_PATH = resource("allava.evaluation.judge", "resources", "prompts.yaml")
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,10 @@ def _need(section: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-def load_judge_prompts(path: str | Path | None = None) -> JudgePrompts:
-    """The grading prompts, from `path` (default: configs/judge/prompts.yaml), validated."""
-    path = Path(path or DEFAULT_PROMPTS_PATH)
+def load_judge_prompts(path: ResourcePath | None = None) -> JudgePrompts:
+    """The grading prompts, from `path` (default: DEFAULT_PROMPTS_PATH, the package's
+    `allava/evaluation/judge/resources/prompts.yaml`), validated."""
+    path = user_or_default(path, DEFAULT_PROMPTS_PATH)
     if not path.is_file():
         raise FileNotFoundError(f"judge prompts file not found: {path}")
     try:
