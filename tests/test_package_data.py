@@ -100,3 +100,17 @@ def test_every_loader_finds_its_default_from_the_wheel(wheel):
     assert all(text.strip() for text in out["judge"])
     assert "{options}" in out["choice_matcher"] and "{answer}" in out["choice_matcher"]
     assert out["published_rows"][:1] == ["ALLaVA-Phi2 (2.7B)"]
+
+
+def test_read_yaml_names_a_missing_or_broken_user_file(tmp_path):
+    from allava.package_data import read_yaml, resource
+
+    default = resource("allava.synth", "resources", "prices.yaml")
+    with pytest.raises(FileNotFoundError, match="prices file not found: .*absent.yaml"):
+        read_yaml(tmp_path / "absent.yaml", default, "prices file")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+        read_yaml(str(broken), default, "prices file")
+    location, table = read_yaml(None, default, "prices file")
+    assert location == default and isinstance(table, dict) and table

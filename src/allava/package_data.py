@@ -12,8 +12,11 @@ import os
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ResourcePath", "Traversable", "resource", "user_or_default"]
+import yaml
+
+__all__ = ["ResourcePath", "Traversable", "read_yaml", "resource", "user_or_default"]
 
 # What a loader accepts for its optional path argument: a user's file or folder, or a Traversable.
 ResourcePath = str | os.PathLike[str] | Traversable
@@ -36,3 +39,15 @@ def user_or_default(path: ResourcePath | None, default: Traversable) -> Traversa
     if isinstance(path, (str, os.PathLike)):
         return Path(path)
     return path
+
+
+def read_yaml(path: ResourcePath | None, default: Traversable, what: str) -> tuple[Traversable, Any]:
+    """The user's `path` or `default`, and its parsed YAML. A missing file raises
+    FileNotFoundError naming `what` and the path; invalid YAML a ValueError naming the path."""
+    location = user_or_default(path, default)
+    if not location.is_file():
+        raise FileNotFoundError(f"{what} not found: {location}")
+    try:
+        return location, yaml.safe_load(location.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{location}: not valid YAML ({error})") from error

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from allava.package_data import ResourcePath, resource, user_or_default
+from allava.package_data import ResourcePath, read_yaml, resource
 
 PUBLISHED_FILE = resource("allava.evaluation", "resources", "published_allava.yaml")
 MISSING = "–"
@@ -49,10 +48,7 @@ class Published:
 
 def load_published(path: ResourcePath | None = None) -> Published:
     """The published rows from `path` (default: PUBLISHED_FILE, inside the package)."""
-    path = user_or_default(path, PUBLISHED_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"published results file not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, data = read_yaml(path, PUBLISHED_FILE, "published results file")
     columns = dict(data["columns"])
     rows = []
     for row in data["rows"]:

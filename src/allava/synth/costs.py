@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import math
 
-import yaml
 
-from allava.package_data import ResourcePath, resource, user_or_default
+from allava.package_data import ResourcePath, read_yaml, resource
 
 PRICES_FILE = resource("allava.synth", "resources", "prices.yaml")
 
@@ -17,10 +16,7 @@ PRICES_FILE = resource("allava.synth", "resources", "prices.yaml")
 def load_prices(model: str, path: ResourcePath | None = None) -> dict[str, float] | None:
     """The model's `{input_per_million, output_per_million}` from `path` (default: PRICES_FILE),
     or None when it is not listed."""
-    path = user_or_default(path, PRICES_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"prices file not found: {path}")
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    table = read_yaml(path, PRICES_FILE, "prices file")[1] or {}
     entry = table.get(model)
     if entry is None:
         return None

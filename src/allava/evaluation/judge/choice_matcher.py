@@ -13,11 +13,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 
 from allava.evaluation.judge.settings import JudgeSettings
 from allava.evaluation.scorers.choice_extraction import infer_choice
-from allava.package_data import ResourcePath, resource, user_or_default
+from allava.package_data import ResourcePath, read_yaml, resource
 from allava.synth.teacher import TeacherError
 
 PROMPT_FILE = resource("allava.evaluation.judge", "resources", "choice_matcher.yaml")
@@ -26,13 +25,7 @@ PROMPT_FILE = resource("allava.evaluation.judge", "resources", "choice_matcher.y
 def load_choice_matcher_prompt(path: ResourcePath | None = None) -> dict[str, Any]:
     """The matcher's prompt spec from `path` (default: PROMPT_FILE): `instructions` (with
     `{options}` and `{answer}`) and optionally `max_tokens`, `temperature`, `attempts`."""
-    path = user_or_default(path, PROMPT_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"choice matcher prompt file not found: {path}")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})") from error
+    path, spec = read_yaml(path, PROMPT_FILE, "choice matcher prompt file")
     if not isinstance(spec, dict) or not isinstance(spec.get("instructions"), str) \
             or not spec["instructions"].strip():
         raise ValueError(f"{path}: expected a mapping with a non-empty string `instructions`")

@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 
-from allava.package_data import ResourcePath, resource, user_or_default
+from allava.package_data import ResourcePath, read_yaml, resource
 
 DEFAULT_PROMPTS_PATH = resource("allava.evaluation.judge", "resources", "prompts.yaml")
 
@@ -56,13 +55,7 @@ def _need(section: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
 def load_judge_prompts(path: ResourcePath | None = None) -> JudgePrompts:
     """The grading prompts, from `path` (default: DEFAULT_PROMPTS_PATH, the package's
     `allava/evaluation/judge/resources/prompts.yaml`), validated."""
-    path = user_or_default(path, DEFAULT_PROMPTS_PATH)
-    if not path.is_file():
-        raise FileNotFoundError(f"judge prompts file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})") from error
+    path, data = read_yaml(path, DEFAULT_PROMPTS_PATH, "judge prompts file")
     if not isinstance(data, dict) or not isinstance(data.get("mmvet"), dict) \
             or not isinstance(data.get("llava_bench"), dict):
         raise ValueError(f"{path}: expected the sections `mmvet` and `llava_bench`")
