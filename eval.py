@@ -11,7 +11,7 @@ import allava  # noqa: F401  (registers the config resolvers)
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from allava.evaluation.cli import run_eval
+    from allava.evaluation.pipeline import run_eval
 
     run_eval(cfg)
 

@@ -28,13 +28,13 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Dataset
 
-from allava.data.chat_format import ensure_image_token
+from allava.models.chat_format import ensure_image_token
 from allava.data.convert import ConvertOptions, convert
 from allava.data.length_batching import length_bucketed, padding_fraction
 from allava.data.samples import SampleProcessor, TrainingSample, collate, decode_image
 from allava.data.streaming import MixtureStream, ShardSource
-from allava.data.tokenization import ConversationTokenizer
-from allava.data.toy_tokenizer import train_toy_tokenizer
+from allava.models.processor import VLMProcessor
+from allava.toy.tokenizer import train_toy_tokenizer
 from allava.models.vision_tower import TimmVisionTower
 
 WORDS = ("the a an image shows large small red blue green wooden street building person dog "
@@ -146,11 +146,11 @@ def main() -> None:
     tokenizer = train_toy_tokenizer((t["value"] for r in records for t in r["conversations"]),
                                     work / "tokenizer", vocab_size=2000)
     ensure_image_token(tokenizer)
-    text = ConversationTokenizer(tokenizer, IMAGE_TOKENS, max_length=4096)
     transform = TimmVisionTower("resnet10t", image_size=336, image_mode="pad").image_transform()
+    text = VLMProcessor(tokenizer, IMAGE_TOKENS, max_length=4096, image_transform=transform)
     pad = partial(collate, pad_id=tokenizer.pad_token_id)
 
-    stream = MixtureStream([ShardSource(str(work / "shards_w2"))], SampleProcessor(text, transform),
+    stream = MixtureStream([ShardSource(str(work / "shards_w2"))], SampleProcessor(text),
                            shuffle_buffer=1000)
     streaming = DataLoader(stream, batch_size=BATCH, num_workers=2, collate_fn=pad)
     mapped = DataLoader(LlavaStyleDataset(listing, images, text, transform), batch_size=BATCH,

@@ -39,9 +39,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import allava  # noqa: F401  (registers the config resolvers)
-from allava.data.toy_benchmarks import write_toy_mcq, write_toy_pope
+from allava.toy.benchmarks import write_toy_mcq, write_toy_pope
 from allava.evaluation import build_prompt, default_prompt_style, load_tsv_benchmark
-from allava.inference import VLMPredictor, load_model
+from allava.models.predictor import VLMPredictor, load_model
 from allava.models.build import build_vlm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def make_predictor(args: argparse.Namespace) -> VLMPredictor:
     cfg.paths.output_dir = str(ROOT / "logs" / "eval_throughput")
     del cfg.hydra
     OmegaConf.resolve(cfg)
-    from allava.data.toy_setup import ensure_toy_world
+    from allava.toy.setup import ensure_toy_world
 
     ensure_toy_world(cfg.data.root, cfg.data.generate)  # the tokenizer lives there
     torch.manual_seed(args.seed)
@@ -132,7 +132,7 @@ def check_heavy_padding(predictor: VLMPredictor, questions: list[str], images: l
                          args.max_new_tokens)
     single_mcq = generate_ids(predictor, mcq_questions, mcq_images, 1, args.max_new_tokens)
     expected = [a for pair in zip(reference[:count], single_mcq) for a in pair]
-    lengths = [len(predictor.bundle.text.encode_prompt(q, True)) for q in mixed_questions]
+    lengths = [len(predictor.bundle.processor.encode_prompt(q, True)) for q in mixed_questions]
     pads = [max(lengths[s:s + batch_size]) - n for s in range(0, len(lengths), batch_size)
             for n in lengths[s:s + batch_size]]
     differing = [i for i, (a, b) in enumerate(zip(expected, mixed)) if a != b]
@@ -206,7 +206,7 @@ def main() -> None:
     start = time.perf_counter()
     images = [item.load_image() for item in benchmark.items]
     decode_seconds = time.perf_counter() - start
-    lengths = [len(predictor.bundle.text.encode_prompt(q, True)) for q in questions]
+    lengths = [len(predictor.bundle.processor.encode_prompt(q, True)) for q in questions]
     size = images[0].size
     print(f"{len(questions)} toy POPE items, {size[0]}x{size[1]} px, prompts of "
           f"{min(lengths)}-{max(lengths)} tokens (median {statistics.median(lengths):g}, "

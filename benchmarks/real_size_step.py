@@ -38,8 +38,8 @@ from allava.models.build import VLMBundle  # noqa: E402
 from allava.models.vlm import VisionLanguageModel  # noqa: E402
 from allava.training.acceleration import enable_gradient_checkpointing  # noqa: E402
 from allava.training.module import VLMTrainingModule  # noqa: E402
-from allava.training.policies import trainable_modules  # noqa: E402
-from tests.test_llm_presets import local_architecture  # noqa: E402
+from allava.training.trainable import trainable_modules  # noqa: E402
+from tests.models.test_llm_presets import local_architecture  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "llm_configs"
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
@@ -169,7 +169,7 @@ def main() -> None:
         raise SystemExit(f"--seq-len must exceed the {image_tokens} image tokens + 2")
     data = SyntheticBatches(batch_size, args.seq_len, image_tokens, model.vision.image_size,
                             model.image_token_id, model.llm.get_input_embeddings().num_embeddings)
-    module = VLMTrainingModule(VLMBundle(model, None, None, cfg.model), stage)
+    module = VLMTrainingModule(VLMBundle(model, None, cfg.model), stage)
     timer = StepTimer(args.warmup)
     trainer = L.Trainer(max_steps=args.steps, precision=cfg.trainer.precision, devices=1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -29,10 +29,10 @@ from allava.synth.engine import JobSettings, SynthJob  # noqa: E402
 from allava.synth.inputs import read_items  # noqa: E402
 from allava.synth.output_store import OutputStore  # noqa: E402
 from allava.synth.prompts import load_prompts  # noqa: E402
-from allava.synth.teacher import TeacherClient  # noqa: E402
-from allava.synth.usage import Usage  # noqa: E402
-from tests.synth_server import LoopbackTeacher, Reply  # noqa: E402
-from tests.test_synth_engine import laion_answer  # noqa: E402
+from allava.utils.chat_client import ChatClient  # noqa: E402
+from allava.utils.usage import Usage  # noqa: E402
+from tests.helpers.synth_server import LoopbackTeacher, Reply  # noqa: E402
+from tests.synth.test_engine import laion_answer  # noqa: E402
 
 ITEMS_PER_RUN = {1: 40, 8: 240, 32: 800}  # about 2 s of work each at 50 ms latency
 
@@ -52,7 +52,7 @@ def one_run(base_url: str, images: Path, count: int, concurrency: int, workdir: 
     usage = Usage()
     job = SynthJob(JobSettings(mode="laion", source="bench", concurrency=concurrency),
                    load_prompts("laion"),
-                   TeacherClient(base_url, "bench-model", None, usage=usage), store, usage)
+                   ChatClient(base_url, "bench-model", None, usage=usage), store, usage)
 
     async def go() -> None:
         try:

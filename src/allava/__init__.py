@@ -13,6 +13,6 @@ OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 
 def load_model(model_dir, device: str = "cpu"):
     """Load an exported model directory into a predictor with `.answer(questions, images)`."""
-    from allava.inference import load_model as _load
+    from allava.models.predictor import load_model as _load  # lazy: `import allava` needs no torch
 
     return _load(model_dir, device=device)

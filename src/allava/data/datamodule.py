@@ -50,10 +50,10 @@ class StageDataModule(L.LightningDataModule):
         self._val: OrderedStream | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        processor = SampleProcessor(self.bundle.text, self.bundle.image_transform())
+        samples = SampleProcessor(self.bundle.processor)
         rank = self.trainer.global_rank if self.trainer else 0
         world = self.trainer.world_size if self.trainer else 1
-        self._train = MixtureStream(self.mixture, processor, seed=self.seed,
+        self._train = MixtureStream(self.mixture, samples, seed=self.seed,
                                     shuffle_buffer=self.shuffle_buffer,
                                     samples_per_epoch=self.samples_per_epoch)
         self._train.loader_workers, self._train.loader_batch_size = self.num_workers, self.batch_size
@@ -62,7 +62,7 @@ class StageDataModule(L.LightningDataModule):
                                                 self.length_bucket_batches)
         self._train.set_distributed(rank, world)
         if self.val:
-            self._val = OrderedStream(self.val, processor, max_samples=self.val_max_samples)
+            self._val = OrderedStream(self.val, samples, max_samples=self.val_max_samples)
             self._val.set_distributed(rank, world)
 
     def set_epoch(self, epoch: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from allava.data.chat_format import IMAGE_TAG, MalformedConversation, to_messages
+from allava.models.chat_format import IMAGE_TAG, MalformedConversation, to_messages
 from allava.data.samples import BadSample
 
 

@@ -5,13 +5,13 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from PIL import Image, ImageOps
 
-from allava.data.chat_format import MalformedConversation
-from allava.data.tokenization import ConversationTokenizer
+from allava.models.chat_format import MalformedConversation
+from allava.models.processor import VLMProcessor
 
 # Read more formats than the shard writer emits: shards may come from other tools.
 READABLE_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
@@ -77,18 +77,19 @@ class SampleProcessor:
     worker processes into the training loop's logs.
     """
 
-    def __init__(self, text: ConversationTokenizer, transform: Callable):
-        self.text = text
-        self.transform = transform
+    def __init__(self, processor: VLMProcessor):
+        if processor.image_transform is None:
+            raise ValueError("the processor has no image_transform (give it the tower's)")
+        self.processor = processor
 
     def __call__(self, raws):
         pending: Counter = Counter()
         for raw in raws:
             try:
                 record, image = decode_sample(raw)
-                tokens = self.text.encode_conversation(record["conversations"],
-                                                       num_images=int(image is not None))
-                pixels = self.transform(image) if image is not None else None
+                tokens = self.processor.encode_conversation(record["conversations"],
+                                                            num_images=int(image is not None))
+                pixels = self.processor.image_transform(image) if image is not None else None
             except (BadSample, MalformedConversation) as error:
                 pending[error.reason] += 1
                 continue

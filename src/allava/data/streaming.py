@@ -57,7 +57,7 @@ class ShardSource:
         if not manifest_path.is_file():
             raise FileNotFoundError(
                 f"no manifest.json in {self.path!r}: not a shard directory. Generate the toy "
-                "data (`allava-toy --out data/toy`) or convert a dataset to shards first"
+                "data (`allava toy --out data/toy`) or convert a dataset to shards first"
             )
         return json.loads(manifest_path.read_text())
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from allava.jsonl_files import complete_lines, rewrite_lines
+from allava.utils.jsonl_files import complete_lines, rewrite_lines
 
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"

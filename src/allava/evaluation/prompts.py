@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
+from allava.evaluation.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
 
 VIZWIZ_UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."

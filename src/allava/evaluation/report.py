@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 
-from allava.package_data import ResourcePath, read_yaml, resource
+from allava.utils.package_data import ResourcePath, read_yaml, resource
+from allava.utils.wandb_mode import resolve_wandb_mode
 
 PUBLISHED_FILE = resource("allava.evaluation", "resources", "published_allava.yaml")
 MISSING = "–"
@@ -138,8 +139,6 @@ def log_eval_run(results: Mapping[str, Mapping[str, Any]], comparison_markdown: 
     """One W&B run (job_type "eval", in the training run's group) holding the results; returns
     the run's local directory (`<save_dir>/wandb/offline-run-*` offline)."""
     import wandb
-
-    from allava.training.loggers import resolve_wandb_mode
 
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     run = wandb.init(

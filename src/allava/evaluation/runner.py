@@ -21,6 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from allava.evaluation.benchmark_files import Benchmark, BenchmarkItem, SkippedItem, UndecodableImageError
+from allava.evaluation.judge import JudgeSettings
 from allava.evaluation.llava_layout import load_item_image
 from allava.evaluation.predictions_file import PredictionsFile, read_predictions
 from allava.evaluation.prompts import PromptStyle, build_prompt
@@ -191,8 +192,6 @@ def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[Benc
 
 
 def _require_judge(judge: Any) -> None:
-    from allava.evaluation.judge import JudgeSettings
-
     (judge or JudgeSettings()).require()
 
 

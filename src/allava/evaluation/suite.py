@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from allava.evaluation.benchmark_files import REQUIRED_COLUMNS, Benchmark, check_tsv_header, load_tsv_benchmark
+from allava.evaluation import tsv_readers
 from allava.evaluation.prompts import PromptStyle, default_prompt_style
 from allava.evaluation.suite_scorers import get_scorer, judged
 
@@ -51,8 +52,8 @@ class BenchmarkSpec:
             if not path.exists():
                 raise FileNotFoundError(
                     f"benchmark {self.name!r} ({self.layout} layout): {argument} {path} does not "
-                    "exist. The README's 'Benchmark files' table says where each benchmark's files "
-                    "come from; set benchmark_data_dir=<folder> or point the benchmark's config at them"
+                    "exist. The benchmark's config (configs/benchmark/<name>.yaml) says where its "
+                    "files come from; set benchmark_data_dir=<folder> or point that config at them"
                 )
         if self.header is not None and "path" in self.files:
             check_tsv_header(self.files["path"], self.header)
@@ -98,8 +99,6 @@ def spec_from_config(name: str, node: DictConfig, layout: str | None = None) -> 
 def _header_of(target: str) -> tuple[str, ...] | None:
     """The columns a reader requires of its TSV: a benchmark reader's own layout, the generic
     reader's minimum, or None for a reader of another layout (it checks its files itself)."""
-    from allava.evaluation import tsv_readers
-
     module, _, function = target.rpartition(".")
     if module == tsv_readers.__name__ and function in tsv_readers.LAYOUT_OF_READER:
         return tsv_readers.LAYOUT_OF_READER[function].required

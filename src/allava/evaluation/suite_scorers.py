@@ -19,6 +19,7 @@ from typing import Any
 
 from allava.evaluation.answer_parsing import parse_yes_no
 from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
+from allava.evaluation.judge import JudgeSettings, grade_llava_bench, grade_mmvet
 from allava.evaluation.metrics import mean_of, yes_no_metrics
 from allava.evaluation.scoring import score_predictions
 from allava.evaluation.scorers.gqa import gqa_accuracy
@@ -181,8 +182,6 @@ def score_choice(items, predictions, context: ScoringContext) -> dict[str, Any]:
 
 def score_mmvet(items, predictions, context: ScoringContext) -> dict[str, Any]:
     """MM-Vet, graded by the configured OpenAI-compatible judge (JudgeNotConfigured otherwise)."""
-    from allava.evaluation.judge import JudgeSettings, grade_mmvet
-
     settings = context.judge or JudgeSettings()
     records = [{"id": str(item.index), "question": item.question, "answer": item.answer,
                 "capabilities": item.extras.get("capabilities") or item.category} for item in items]
@@ -193,8 +192,6 @@ def score_mmvet(items, predictions, context: ScoringContext) -> dict[str, Any]:
 
 def score_llava_bench(items, predictions, context: ScoringContext) -> dict[str, Any]:
     """LLaVA-Bench (in-the-wild): the judge's relative score against GPT-4's reference answers."""
-    from allava.evaluation.judge import JudgeSettings, grade_llava_bench
-
     settings = context.judge or JudgeSettings()
     records = [{"id": str(item.index), "question": item.question, "category": item.category,
                 "reference": item.extras["reference"], "caption": item.extras.get("caption", "")}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
+from allava.evaluation.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.evaluation.benchmark_files import (
     Benchmark,
     BenchmarkFormatError,

@@ -7,7 +7,7 @@ from transformers import PreTrainedModel
 
 from allava.models.connectors import Connector
 from allava.models.vision_tower import TimmVisionTower
-from allava.training.loss import causal_lm_loss, next_token_loss
+from allava.models.loss import causal_lm_loss, next_token_loss
 
 # Config fields of LLMs whose logits are more than `lm_head(last hidden state)`; for those the
 # loss takes the plain forward path.
@@ -77,7 +77,7 @@ class VisionLanguageModel(nn.Module):
         """The next-token loss, with vocabulary logits computed only where a label is set.
 
         Prompts, images and padding carry no labels, so this skips most of the LM head's work
-        and the `[B, T, V]` logits tensor (benchmarks/README.md). Same value as
+        and the `[B, T, V]` logits tensor. Same value as
         `causal_lm_loss(self(...).logits, labels)`; LLMs that transform their logits take that
         path instead."""
         if any(getattr(self.llm.config, name, None) for name in _LOGIT_TRANSFORMS):

@@ -1,13 +1,7 @@
-"""`allava-synth`: distil captions and QA (or text answers) from an OpenAI-compatible teacher.
-
-    allava-synth --input images/ --out data/synth/laion --mode laion \\
-        --base-url https://api.openai.com/v1 --model gpt-4o --concurrency 16 --rpm 500
-    allava-synth --input questions.jsonl --out data/synth/vflan --mode vflan \\
-        --base-url http://localhost:8000/v1 --model Qwen/Qwen2-VL-7B-Instruct
-    allava-synth ... --dry-run          # one request and the estimated cost, no call
+"""`allava synth`: distil captions and QA (or text answers) from an OpenAI-compatible teacher.
 
 Rerun the same command after an interruption to continue; `--shards DIR` also converts the
-records into training shards (allava-data convert).
+records into training shards (as `allava data convert` does).
 """
 from __future__ import annotations
 
@@ -22,18 +16,31 @@ from typing import Any
 
 from tqdm import tqdm
 
+from allava.data.convert import ConvertOptions, convert
 from allava.synth import costs
 from allava.synth.engine import (JobSettings, SynthJob, TeacherUnavailable, image_data_url,
                                  job_identity, load_usage, save_usage)
 from allava.synth.inputs import MODES, InputError, WorkItem, read_items
 from allava.synth.output_store import OutputStore, record_files
 from allava.synth.prompts import build_messages, load_prompts
-from allava.synth.rate_limit import RateLimiter
-from allava.synth.teacher import TeacherClient
+from allava.utils.chat_client import ChatClient
+from allava.utils.rate_limit import RateLimiter
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="allava-synth", description=__doc__.splitlines()[0])
+EXAMPLES = """examples:
+  allava synth --input images/ --out data/synth/laion --mode laion \\
+      --base-url https://api.openai.com/v1 --model gpt-4o --concurrency 16 --rpm 500
+  allava synth --input questions.jsonl --out data/synth/vflan --mode vflan \\
+      --base-url http://localhost:8000/v1 --model Qwen/Qwen2-VL-7B-Instruct
+  allava synth ... --dry-run          # one request and the estimated cost, no call
+
+Rerun the same command after an interruption to continue.
+"""
+
+
+def build_parser(prog: str = "allava-synth") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0],
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="image folder, JSON/JSONL/.txt list, or "
                         "WebDataset shards (a .tar or a folder of them)")
     parser.add_argument("--out", required=True, help="output folder (rerun to resume)")
@@ -67,15 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "allava-synth") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
     except (InputError, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"allava-synth: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except TeacherUnavailable as error:
-        print(f"allava-synth: stopped: {error}", file=sys.stderr)
+        print(f"{prog}: stopped: {error}", file=sys.stderr)
         return 3
 
 
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
               + (f"; cleaned up {removed}" if any(removed.values()) else ""))
     usage = load_usage(out)
     api_key = os.environ.get(args.api_key_env)
-    client = TeacherClient(args.base_url, args.model, api_key, timeout=args.timeout,
+    client = ChatClient(args.base_url, args.model, api_key, timeout=args.timeout,
                            max_retries=args.max_retries, usage=usage,
                            rate_limiter=RateLimiter(args.rpm, args.tpm) if args.rpm or args.tpm else None)
     job = SynthJob(settings, prompts, client, store, usage)
@@ -197,8 +204,6 @@ def _shorten_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def convert_to_shards(out: Path, args, items: list[WorkItem]) -> None:
     """Converts each record file into `<shards>/<caption|instruct|text>` with the converter."""
-    from allava.data.convert import ConvertOptions, convert
-
     if args.mode == "text":
         image_root = out
     elif any(item.image_in_tar is not None for item in items):

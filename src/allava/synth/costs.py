@@ -1,14 +1,14 @@
 """Prices per model and token estimates for rate limits and dry runs.
 
 The default prices table ships with the package (`allava/synth/resources/prices.yaml`, read
-through importlib.resources); `allava-synth --prices FILE` reads a user's own copy instead.
+through importlib.resources); `allava synth --prices FILE` reads a user's own copy instead.
 """
 from __future__ import annotations
 
 import math
 
 
-from allava.package_data import ResourcePath, read_yaml, resource
+from allava.utils.package_data import ResourcePath, read_yaml, resource
 
 PRICES_FILE = resource("allava.synth", "resources", "prices.yaml")
 

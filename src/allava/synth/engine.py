@@ -21,8 +21,8 @@ from allava.synth.parsing import InvalidResponse, parse_response
 from allava.synth.prompts import PromptSet, build_messages, load_caption_instructions
 from allava.synth.records import (caption_record, instruct_record, pick_caption_instruction,
                                   text_record)
-from allava.synth.teacher import TeacherClient, TeacherError
-from allava.synth.usage import Usage
+from allava.utils.chat_client import ChatClient, ChatRequestError
+from allava.utils.usage import Usage
 
 _MIME = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 USAGE_FILE = "usage.json"
@@ -86,7 +86,7 @@ def job_identity(settings: JobSettings, input_path: str | Path, model: str,
 
 
 class SynthJob:
-    def __init__(self, settings: JobSettings, prompts: PromptSet, client: TeacherClient,
+    def __init__(self, settings: JobSettings, prompts: PromptSet, client: ChatClient,
                  store: OutputStore, usage: Usage):
         self.settings = settings
         self.prompts = prompts
@@ -133,7 +133,7 @@ class SynthJob:
             completion = await self.client.complete(
                 messages, max_tokens=self.prompts.max_tokens, temperature=self.prompts.temperature,
                 estimated_tokens=estimate)
-        except TeacherError as error:
+        except ChatRequestError as error:
             self.consecutive_failures += 1
             self._reject(item, f"teacher_{error.reason}", str(error))
             if self.consecutive_failures >= self.settings.max_consecutive_failures:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from allava.jsonl_files import complete_lines, rewrite_lines
+from allava.utils.jsonl_files import complete_lines, rewrite_lines
 
 # Rejects with these reason prefixes are retried by the next run: nothing was wrong with the item.
 RETRYABLE_PREFIXES = ("teacher_",)

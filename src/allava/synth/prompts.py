@@ -3,7 +3,7 @@
 The wording lives in YAML files shipped with the package,
 `allava/synth/resources/prompts/<mode>.yaml` (read through importlib.resources), so that it can be
 tuned without touching code: copy the folder, edit the copies and pass it as `directory`
-(`allava-synth --prompts DIR`). Only the section headings are a contract with
+(`allava synth --prompts DIR`). Only the section headings are a contract with
 `allava.synth.parsing`.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from allava.package_data import ResourcePath, Traversable, resource, user_or_default
+from allava.utils.package_data import ResourcePath, Traversable, resource, user_or_default
 
 # laion: caption-then-QA on a bare image; vflan: description + answer to a given question;
 # text: a detailed answer to a text-only instruction.

@@ -10,10 +10,11 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
-from allava.training.freezing import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
-                                      parameter_counts)
+from allava.models.predictor import VLMPredictor
 from allava.training.objectives import CaptionWordsHead, caption_words_loss, check_objective
 from allava.training.schedule import warmup_cosine
+from allava.training.trainable import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
+                                       parameter_counts)
 
 
 class VLMTrainingModule(L.LightningModule):
@@ -95,8 +96,6 @@ class VLMTrainingModule(L.LightningModule):
         if (not self.preview_examples or self.trainer.sanity_checking
                 or self.objective != "next_token"):
             return
-        from allava.inference import VLMPredictor  # local: inference imports model code only
-
         predictor = VLMPredictor(self.bundle)
         examples = self.preview_examples
         predictions = predictor.answer([e["question"] for e in examples],

@@ -5,7 +5,7 @@
   contains (multi-label, from pooled features), the caption-word classification CatLIP uses to
   pretrain towers. The toy default runs it first: a tower from random weights learns shapes this
   way in hundreds of steps, while through the LLM's loss it did not learn them at all
-  (benchmarks/README.md). Real presets start from a pretrained tower and skip it.
+  (measured on the toy world). Real presets start from a pretrained tower and skip it.
 """
 from __future__ import annotations
 

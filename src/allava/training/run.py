@@ -14,14 +14,16 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from allava.data.datamodule import StageDataModule
+from allava.evaluation.pipeline import evaluate_and_report
+from allava.evaluation.report import numeric_leaves
 from allava.models.build import VLMBundle, build_vlm
-from allava.models.export import WEIGHTS, export_model
+from allava.models.model_dir import WEIGHTS, export_model
+from allava.toy.setup import ensure_toy_world
 from allava.training import loggers as logger_factories
 from allava.training.acceleration import compile_model, enable_gradient_checkpointing
-from allava.training.adapters import add_stage_adapters, merge_lora
-from allava.training.freezing import ADAPTER_MARK, parameter_counts
 from allava.training.module import VLMTrainingModule
-from allava.training.policies import trainable_modules
+from allava.training.trainable import (ADAPTER_MARK, add_stage_adapters, merge_lora,
+                                       parameter_counts, trainable_modules)
 
 
 def load_initial_weights(bundle: VLMBundle, path: str | Path) -> None:
@@ -175,8 +177,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.run_group = resolve_run_group(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if cfg.data.get("generate"):
-        from allava.data.toy_setup import ensure_toy_world
-
         ensure_toy_world(cfg.data.root, cfg.data.generate)
     bundle = build_vlm(cfg.model)
     if cfg.get("init_from"):
@@ -202,16 +202,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _evaluate_final(cfg: DictConfig, bundle: VLMBundle, run_dir: Path) -> dict:
-    from allava.evaluation.cli import evaluate_and_report
-
     return evaluate_and_report(bundle, cfg, run_dir / "eval")
 
 
 def _log_results(cfg: DictConfig, run_dir: Path, results: dict) -> None:
     """One `eval` run per train.py call in the W&B group, its summary holding every score, so
     that the runs of a sweep sit side by side (group by `group`, compare `eval/*`)."""
-    from allava.evaluation.report import numeric_leaves
-
     metrics = {}
     for benchmark, entry in results.items():
         metrics.update(numeric_leaves(entry, f"eval/{benchmark}"))

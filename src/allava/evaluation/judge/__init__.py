@@ -1,6 +1,6 @@
 """LLM-judged scoring of MM-Vet and LLaVA-Bench (in-the-wild), through any OpenAI-compatible endpoint.
 
-The judge is reached through the synth network client (`allava.synth.teacher.TeacherClient`:
+The judge is reached through the synth network client (`allava.utils.chat_client.ChatClient`:
 retries with backoff on 429 / 5xx / timeouts, usage accounting). One module per part:
   `settings`     `JudgeSettings`: where the judge is and how it is asked (`JudgeNotConfigured`).
   `prompts`      the grading prompts of `resources/prompts.yaml` (`load_judge_prompts`).

@@ -16,8 +16,8 @@ from typing import Any
 
 from allava.evaluation.judge.settings import JudgeSettings
 from allava.evaluation.scorers.choice_extraction import infer_choice
-from allava.package_data import ResourcePath, read_yaml, resource
-from allava.synth.teacher import TeacherError
+from allava.utils.package_data import ResourcePath, read_yaml, resource
+from allava.utils.chat_client import ChatRequestError
 
 PROMPT_FILE = resource("allava.evaluation.judge", "resources", "choice_matcher.yaml")
 
@@ -62,7 +62,7 @@ class ChoiceMatcher:
             completion = await client.complete(messages, max_tokens=self.max_tokens,
                                                temperature=self.temperature)
             return completion.text
-        except TeacherError as error:
+        except ChatRequestError as error:
             if error.reason == "empty_response":
                 return None
             raise

@@ -2,7 +2,7 @@
 predictions.
 
 Judge failures. A reply with no usable text (the client's `empty_response`) is an unparseable
-reply, as in both references (their parsers fail on it). Any other `TeacherError` (the endpoint
+reply, as in both references (their parsers fail on it). Any other `ChatRequestError` (the endpoint
 stayed unreachable after the client's retries, or refused the request) is not a judgment: the
 item is reported with `error` set to the reason, left out of every aggregate, counted in `errors`,
 and `complete` is False. The references retry such failures forever instead.
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from allava.synth.teacher import TeacherClient, TeacherError
+from allava.utils.chat_client import ChatClient, ChatRequestError
 
 log = logging.getLogger(__package__)  # the graders log as allava.evaluation.judge
 
@@ -30,14 +30,14 @@ class _Gate:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
         self._semaphore = asyncio.Semaphore(int(concurrency))
 
-    async def ask(self, judge: TeacherClient, messages: list[dict], *, max_tokens: int,
+    async def ask(self, judge: ChatClient, messages: list[dict], *, max_tokens: int,
                   temperature: float) -> str | None:
         """The reply text; None for a reply without usable text; other TeacherErrors propagate."""
         async with self._semaphore:
             try:
                 completion = await judge.complete(messages, max_tokens=max_tokens,
                                                   temperature=temperature)
-            except TeacherError as exc:
+            except ChatRequestError as exc:
                 if exc.reason == "empty_response":
                     return None
                 raise

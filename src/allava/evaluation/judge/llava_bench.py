@@ -31,7 +31,7 @@ import numpy as np
 from allava.evaluation.judge.common import _field, _Gate, _predictions_for, log
 from allava.evaluation.judge.prompts import JudgePrompts, LLaVABenchPrompt, load_judge_prompts
 from allava.evaluation.judge.settings import JudgeSettings
-from allava.synth.teacher import TeacherClient, TeacherError
+from allava.utils.chat_client import ChatClient, ChatRequestError
 
 LLAVA_BENCH_CATEGORIES: tuple[str, ...] = ("conv", "detail", "complex")
 UNPARSED_PAIR: tuple[float, float] = (-1.0, -1.0)  # what LLaVA records for an unreadable review
@@ -119,7 +119,7 @@ def _relative(pairs: list[tuple[float, float]]) -> tuple[float, float, float | N
 
 async def grade_llava_bench(items: Sequence[LLaVABenchItem | Mapping[str, Any]],
                             predictions: Mapping[Any, Any] | Sequence[Any],
-                            judge: TeacherClient, concurrency: int = 8, *,
+                            judge: ChatClient, concurrency: int = 8, *,
                             settings: JudgeSettings | None = None,
                             prompts: JudgePrompts | None = None) -> dict[str, Any]:
     """Grades LLaVA-Bench (in-the-wild) answers against the reference answers; see the module docstring.
@@ -148,7 +148,7 @@ async def grade_llava_bench(items: Sequence[LLaVABenchItem | Mapping[str, Any]],
         try:
             text = await gate.ask(judge, llava_bench_messages(prompt, item, prediction),
                                   max_tokens=max_tokens, temperature=temperature)
-        except TeacherError as exc:
+        except ChatRequestError as exc:
             log.warning("LLaVA-Bench judge failed on item %s: %s", item.id, exc)
             row["error"] = exc.reason
             return row

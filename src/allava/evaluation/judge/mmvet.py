@@ -35,7 +35,7 @@ import numpy as np
 from allava.evaluation.judge.common import _field, _Gate, _predictions_for, log
 from allava.evaluation.judge.prompts import JudgePrompts, MMVetPrompt, load_judge_prompts
 from allava.evaluation.judge.settings import MAX_TEMPERATURE, JudgeSettings
-from allava.synth.teacher import TeacherClient, TeacherError
+from allava.utils.chat_client import ChatClient, ChatRequestError
 
 MMVET_CAPABILITIES: tuple[str, ...] = ("rec", "ocr", "know", "gen", "spat", "math")
 
@@ -117,7 +117,7 @@ def _ordered_capabilities(caps) -> list[str]:
 
 async def grade_mmvet(items: Sequence[MMVetItem | Mapping[str, Any]],
                       predictions: Mapping[Any, Any] | Sequence[Any],
-                      judge: TeacherClient, concurrency: int = 8, *,
+                      judge: ChatClient, concurrency: int = 8, *,
                       settings: JudgeSettings | None = None,
                       prompts: JudgePrompts | None = None) -> dict[str, Any]:
     """Grades MM-Vet answers with the judge; see the module docstring for the rules.
@@ -152,7 +152,7 @@ async def grade_mmvet(items: Sequence[MMVetItem | Mapping[str, Any]],
                     result.score, result.parsed = score, True
                     return result
             result.score = 0.0  # every ask failed to parse: the references' fallback
-        except TeacherError as exc:
+        except ChatRequestError as exc:
             log.warning("MM-Vet judge failed on item %s: %s", item.id, exc)
             result.error = exc.reason
         return result

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from allava.package_data import ResourcePath, read_yaml, resource
+from allava.utils.package_data import ResourcePath, read_yaml, resource
 
 DEFAULT_PROMPTS_PATH = resource("allava.evaluation.judge", "resources", "prompts.yaml")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from allava.synth.teacher import TeacherClient
+from allava.utils.chat_client import ChatClient
 
 MAX_TEMPERATURE = 2.0  # OpenAI's upper bound; re-ask temperatures are capped there
 
@@ -29,7 +29,7 @@ class JudgeSettings:
         value from the prompts file (MM-Vet 0.0 and 3, LLaVA-Bench 0.2 and 1024); a number
         overrides both benchmarks. attempts: MM-Vet asks per run until a reply parses.
         runs: MM-Vet independent judge runs averaged per item. timeout / max_retries: passed
-        to TeacherClient.
+        to ChatClient.
     """
 
     base_url: str | None = None
@@ -82,8 +82,8 @@ class JudgeSettings:
         """The key from the environment, or None when the variable is unset or empty."""
         return os.environ.get(self.api_key_env) or None
 
-    def make_client(self, **client_kwargs: Any) -> TeacherClient:
-        """A TeacherClient for the judge (JudgeNotConfigured when base_url/model are missing)."""
+    def make_client(self, **client_kwargs: Any) -> ChatClient:
+        """A ChatClient for the judge (JudgeNotConfigured when base_url/model are missing)."""
         self.require()
-        return TeacherClient(self.base_url, self.model, self.api_key(), timeout=self.timeout,
+        return ChatClient(self.base_url, self.model, self.api_key(), timeout=self.timeout,
                              max_retries=self.max_retries, **client_kwargs)

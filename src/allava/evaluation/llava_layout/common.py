@@ -40,7 +40,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from allava.data.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
+from allava.evaluation.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
 from allava.evaluation.benchmark_files import (
     DEFAULT_CATEGORY,
     Benchmark,

@@ -1,0 +1,1 @@
+"""The `allava` command: every tool of the project as a subcommand."""

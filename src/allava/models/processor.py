@@ -1,0 +1,153 @@
+"""The processor: tokenizer, chat template, `<image>` expansion and image transform, in one object.
+
+Training (conversations -> token ids and labels), evaluation and inference (question -> prompt
+ids, image -> pixels) all go through it, so a model sees the same inputs in each.
+
+Labels are set only on assistant turns (everything else is -100). The assistant spans are
+found by rendering the chat template on growing prefixes of the conversation, so the same code
+is right for any prefix-stable template (ALLaVA's `[INST]`, ChatML, Phi-3, ...). Each span is
+tokenized on its own, exactly as generation sees it: the prompt is tokenized up to the
+generation prompt, and the model continues from there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from transformers import AutoTokenizer
+
+from allava.models.chat_format import (IMAGE_TAG, MalformedConversation, ensure_image_token,
+                                       set_chat_template, to_messages)
+
+IGNORE_INDEX = -100
+PLACEMENTS = ("as_written", "after_text")
+
+
+@dataclass
+class TokenizedSample:
+    input_ids: list[int]
+    labels: list[int]
+    num_images: int
+
+
+class VLMProcessor:
+    """Turns ALLaVA conversations into training samples, questions into prompts, and images
+    into the tower's pixels.
+
+    `image_token_count` is how many placeholders one `<image>` becomes (the connector's
+    output length); `image_transform` is the tower's (PIL image -> tensor). Over-long samples
+    are cut at `max_length`, never inside or before the image placeholders; a sample left with
+    no supervised token is rejected, with a reason.
+    """
+
+    def __init__(self, tokenizer, image_token_count: int, max_length: int = 2048,
+                 image_placement: str = "as_written", image_transform: Callable | None = None):
+        self.tokenizer = tokenizer
+        self.image_transform = image_transform
+        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TAG)
+        if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
+            raise ValueError(f"the tokenizer has no {IMAGE_TAG} token; call ensure_image_token")
+        if image_token_count < 1:
+            raise ValueError(f"image_token_count must be >= 1, got {image_token_count}")
+        self.image_token_count = image_token_count
+        self.max_length = max_length
+        if image_placement not in PLACEMENTS:
+            raise ValueError(f"image_placement must be one of {PLACEMENTS}, got {image_placement!r}")
+        self.image_placement = image_placement
+
+    def _place_image(self, content: str) -> str:
+        """`after_text` moves a leading `<image>` behind the text of its turn. A causal LM then
+        reads the question before the image, so each image token can already attend to what is
+        asked (LLaVA's convention, `as_written`, puts the image first)."""
+        prefix = f"{IMAGE_TAG}\n"
+        if self.image_placement == "after_text" and content.startswith(prefix):
+            return f"{content[len(prefix):]}\n{IMAGE_TAG}"
+        return content
+
+    def _render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def _segments(self, messages: list[dict[str, str]]) -> list[tuple[str, bool]]:
+        """The rendered conversation cut into (text, is_assistant) pieces."""
+        full = self._render(messages, add_generation_prompt=False)
+        segments: list[tuple[str, bool]] = []
+        cursor = 0
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            start = len(self._render(messages[:i], add_generation_prompt=True))
+            until = self._render(messages[: i + 1], add_generation_prompt=False)
+            if not full.startswith(until) or start > len(until) or start < cursor:
+                raise ValueError(
+                    "the chat template is not prefix-stable (rendering a conversation does not "
+                    "start with the rendering of its first turns); set model.llm.chat_template"
+                )
+            segments.append((full[cursor:start], False))
+            segments.append((full[start:len(until)], True))
+            cursor = len(until)
+        if cursor < len(full):
+            segments.append((full[cursor:], False))
+        return [(text, supervised) for text, supervised in segments if text]
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _expand_images(self, ids: list[int]) -> list[int]:
+        expanded: list[int] = []
+        for token in ids:
+            if token == self.image_token_id:
+                expanded.extend([token] * self.image_token_count)
+            else:
+                expanded.append(token)
+        return expanded
+
+    def encode_conversation(self, conversations: list[dict[str, Any]], num_images: int
+                            ) -> TokenizedSample:
+        messages = [{**m, "content": self._place_image(m["content"])}
+                    for m in to_messages(conversations)]
+        tags = sum(m["content"].count(IMAGE_TAG) for m in messages)
+        if tags != num_images:
+            raise MalformedConversation("image_tag_mismatch",
+                                        f"{tags} {IMAGE_TAG} tags for {num_images} images")
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for text, supervised in self._segments(messages):
+            ids = self._expand_images(self._encode(text))
+            input_ids.extend(ids)
+            labels.extend(ids if supervised else [IGNORE_INDEX] * len(ids))
+        if len(input_ids) > self.max_length:
+            image_positions = [i for i, t in enumerate(input_ids) if t == self.image_token_id]
+            if image_positions and image_positions[-1] >= self.max_length:
+                raise MalformedConversation("too_long_for_image",
+                                            f"{len(input_ids)} tokens > max_length")
+            input_ids, labels = input_ids[: self.max_length], labels[: self.max_length]
+        if all(label == IGNORE_INDEX for label in labels):
+            raise MalformedConversation("no_supervised_tokens")
+        return TokenizedSample(input_ids, labels, num_images)
+
+    def encode_prompt(self, question: str, has_image: bool) -> list[int]:
+        """Ids of a single-turn prompt ending in the generation prompt (for `generate`)."""
+        content = self._place_image(f"{IMAGE_TAG}\n{question}") if has_image else question
+        text = self._render([{"role": "user", "content": content}], add_generation_prompt=True)
+        return self._expand_images(self._encode(text))
+
+
+def load_tokenizer(llm_cfg) -> Any:
+    """The `model.llm` node's tokenizer, with its chat template chosen and `<image>` added."""
+    path = llm_cfg.tokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path), trust_remote_code=bool(llm_cfg.get("trust_remote_code", False))
+        )
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(
+            f"cannot load the tokenizer from {path!r} (model.llm.tokenizer). For the toy world, "
+            "generate the data first (it trains the tokenizer): `allava toy --out data/toy`"
+        ) from error
+    set_chat_template(tokenizer, llm_cfg.get("chat_template"))
+    ensure_image_token(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

@@ -1,0 +1,43 @@
+"""Request and token accounting for a chat-completions client (synthesis and the judge).
+
+One `Usage` is shared by every request of a run (asyncio is single-threaded, so plain `+=` is
+safe) and saved next to the data, so that a resumed run keeps counting and the bill is known.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class Usage:
+    requests: int = 0           # HTTP requests sent, retries included
+    retries: int = 0            # requests that were re-sent after a retryable failure
+    failures: int = 0           # requests given up on (ChatRequestError raised)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: "Usage") -> "Usage":
+        """Adds `other` into this one (e.g. the usage of a previous, resumed run); returns self."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Usage":
+        """Missing keys count as 0 and unknown keys are ignored, so older/newer files still load."""
+        d = d or {}
+        return cls(**{f.name: int(d.get(f.name, 0) or 0) for f in fields(cls)})
+
+    def cost(self, prices: dict | None) -> float | None:
+        """Cost in the prices' currency; `prices` = {"input_per_million", "output_per_million"}.
+
+        None means "price unknown" (e.g. a local server) and gives None rather than a misleading 0.
+        A prices dict missing a key raises KeyError: a silent 0 would under-report the bill.
+        """
+        if prices is None:
+            return None
+        return (self.prompt_tokens * float(prices["input_per_million"])
+                + self.completion_tokens * float(prices["output_per_million"])) / 1e6

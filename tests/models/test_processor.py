@@ -1,0 +1,149 @@
+"""Conversations -> ids/labels: labels exactly on assistant text, for every chat template."""
+from __future__ import annotations
+
+import pytest
+from transformers import AutoTokenizer
+
+from allava.models.chat_format import (ALLAVA_CHAT_TEMPLATE, MalformedConversation,
+                                     add_special_markers, to_messages)
+from allava.models.processor import IGNORE_INDEX, VLMProcessor
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+PHI3 = (
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+    "{{ '<|user|>\n' + message['content'] + '<|end|>\n' }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + '<|end|>\n' }}{% endif %}"
+    "{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+    "{% if message['role'] == 'user' and not loop.last %}{{ '<|assistant|>\n' }}{% endif %}"
+    "{% endfor %}"
+)
+TEMPLATES = {"allava": ALLAVA_CHAT_TEMPLATE, "chatml": CHATML, "phi3": PHI3}
+# Real tokenizers that use these templates carry their markers as special tokens.
+MARKERS = {"allava": [], "chatml": ["<|im_start|>", "<|im_end|>"],
+           "phi3": ["<|user|>", "<|assistant|>", "<|end|>"]}
+
+MULTI_TURN = [
+    {"from": "human", "value": "<image>\nWhat color is the circle?"},
+    {"from": "gpt", "value": "The circle is red."},
+    {"from": "human", "value": "And where is it?"},
+    {"from": "gpt", "value": "It is at the top left."},
+]
+
+
+@pytest.fixture(params=sorted(TEMPLATES))
+def text_tokenizer(request, toy_root):
+    tokenizer = AutoTokenizer.from_pretrained(str(toy_root / "tokenizer"))
+    tokenizer.chat_template = TEMPLATES[request.param]
+    if MARKERS[request.param]:
+        add_special_markers(tokenizer, MARKERS[request.param])
+    return VLMProcessor(tokenizer, image_token_count=5, max_length=512)
+
+
+def supervised_spans(sample) -> list[list[int]]:
+    spans, current = [], []
+    for token, label in zip(sample.input_ids, sample.labels):
+        if label != IGNORE_INDEX:
+            assert label == token
+            current.append(token)
+        elif current:
+            spans.append(current)
+            current = []
+    return spans + ([current] if current else [])
+
+
+def test_labels_decode_to_exactly_the_assistant_turns(text_tokenizer):
+    sample = text_tokenizer.encode_conversation(MULTI_TURN, num_images=1)
+    tokenizer = text_tokenizer.tokenizer
+    spans = supervised_spans(sample)
+    answers = [t["value"] for t in MULTI_TURN if t["from"] == "gpt"]
+    assert len(spans) == len(answers)
+    for span, answer in zip(spans, answers):
+        assert tokenizer.decode(span, skip_special_tokens=True).strip() == answer
+    # The end-of-turn marker is supervised too, or the model never learns to stop.
+    last = tokenizer.decode(spans[-1], skip_special_tokens=False)
+    assert last.rstrip().endswith((tokenizer.eos_token, "<|im_end|>", "<|end|>"))
+
+
+def test_image_tag_expands_to_the_connector_token_count(text_tokenizer):
+    sample = text_tokenizer.encode_conversation(MULTI_TURN, num_images=1)
+    image_id = text_tokenizer.image_token_id
+    positions = [i for i, t in enumerate(sample.input_ids) if t == image_id]
+    assert len(positions) == 5
+    assert positions == list(range(positions[0], positions[0] + 5))  # contiguous
+    assert all(sample.labels[i] == IGNORE_INDEX for i in positions)
+
+
+def test_prompt_matches_the_training_prefix(text_tokenizer):
+    """Generation sees the same ids as training did up to the first answer token."""
+    sample = text_tokenizer.encode_conversation(MULTI_TURN[:2], num_images=1)
+    prompt = text_tokenizer.encode_prompt("What color is the circle?", has_image=True)
+    first_label = next(i for i, l in enumerate(sample.labels) if l != IGNORE_INDEX)
+    assert sample.input_ids[:first_label] == prompt
+
+
+def test_text_only_record_has_no_image_tokens(text_tokenizer):
+    turns = [{"from": "human", "value": "What is 2 plus 3?"}, {"from": "gpt", "value": "5."}]
+    sample = text_tokenizer.encode_conversation(turns, num_images=0)
+    assert text_tokenizer.image_token_id not in sample.input_ids
+    (span,) = supervised_spans(sample)
+    assert text_tokenizer.tokenizer.decode(span, skip_special_tokens=True).strip() == "5."
+
+
+def test_truncation_keeps_images_and_rejects_unsupervised(toy_root):
+    tokenizer = AutoTokenizer.from_pretrained(str(toy_root / "tokenizer"))
+    long_answer = "red " * 200
+    turns = [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": long_answer}]
+    cut = VLMProcessor(tokenizer, image_token_count=8, max_length=40)
+    sample = cut.encode_conversation(turns, num_images=1)
+    assert len(sample.input_ids) == 40
+    assert sample.input_ids.count(cut.image_token_id) == 8
+    # The limit falls inside the image placeholders: never cut them, reject instead.
+    tight = VLMProcessor(tokenizer, image_token_count=64, max_length=20)
+    with pytest.raises(MalformedConversation) as error:
+        tight.encode_conversation(turns, num_images=1)
+    assert error.value.reason == "too_long_for_image"
+    # The limit leaves the answer out entirely: nothing to learn, reject.
+    question = "<image>\n" + "Describe it please. " * 20
+    no_answer = VLMProcessor(tokenizer, image_token_count=2, max_length=30)
+    with pytest.raises(MalformedConversation) as error:
+        no_answer.encode_conversation([{"from": "human", "value": question},
+                                       {"from": "gpt", "value": "ok"}], num_images=1)
+    assert error.value.reason == "no_supervised_tokens"
+
+
+@pytest.mark.parametrize("turns, reason", [
+    ([], "no_conversation"),
+    ([{"from": "human", "value": "hi"}], "no_assistant_turn"),
+    ([{"from": "gpt", "value": "hi"}, {"from": "human", "value": "yo"}], "turns_not_alternating"),
+    ([{"from": "robot", "value": "hi"}], "unknown_role"),
+    ([{"from": "human", "value": "  "}, {"from": "gpt", "value": "x"}], "empty_turn"),
+])
+def test_malformed_conversations_name_their_reason(turns, reason):
+    with pytest.raises(MalformedConversation) as error:
+        to_messages(turns)
+    assert error.value.reason == reason
+
+
+def test_image_tag_count_must_match_images(toy_root):
+    tokenizer = AutoTokenizer.from_pretrained(str(toy_root / "tokenizer"))
+    text = VLMProcessor(tokenizer, image_token_count=4)
+    with pytest.raises(MalformedConversation) as error:
+        text.encode_conversation(MULTI_TURN, num_images=0)
+    assert error.value.reason == "image_tag_mismatch"
+
+
+def test_image_after_text_placement_moves_the_image_behind_the_question(toy_root):
+    tokenizer = AutoTokenizer.from_pretrained(str(toy_root / "tokenizer"))
+    text = VLMProcessor(tokenizer, image_token_count=3, image_placement="after_text")
+    sample = text.encode_conversation(MULTI_TURN[:2], num_images=1)
+    rendered = tokenizer.decode(sample.input_ids)
+    assert rendered.index("What color is the circle?") < rendered.index("<image>")
+    prompt = text.encode_prompt("What color is the circle?", has_image=True)
+    first_label = next(i for i, l in enumerate(sample.labels) if l != IGNORE_INDEX)
+    assert sample.input_ids[:first_label] == prompt
+    with pytest.raises(ValueError, match="image_placement"):
+        VLMProcessor(tokenizer, image_token_count=3, image_placement="sideways")
