@@ -33,7 +33,7 @@ endif
 install: $(STAMP)
 
 # x86 kernels pinned to AVX2 (ATen, MKL, oneDNN): an AVX-512 CPU would otherwise sum in
-# another order, and the toy recipe amplifies that into another table (benchmarks/README.md).
+# another order, and the toy recipe amplifies that into another table (benchmarks/README.md, "Numerics drift between machines").
 DEMO_ENV := ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
 
 # The main job: generates the toy world if absent, trains the stages, evaluates, prints a table.
