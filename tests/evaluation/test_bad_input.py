@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from allava.evaluation import evaluate_benchmarks
 from allava.evaluation.pipeline import benchmark_resolver
 from allava.evaluation.predictions_file import PredictionsFile, read_predictions
-from allava.evaluation.suite import spec_from_config
+from allava.evaluation.registry import get_definition, spec_from_config
 from tests.helpers.configs import compose_config
 from tests.helpers.eval_suite_files import write_suite
 
@@ -79,11 +79,10 @@ def test_mme_questions_cut_from_their_pair_are_left_out_and_counted(tmp_path):
 ])
 def test_a_broken_benchmark_config_fails_when_resolved(change, error):
     node = OmegaConf.create({"scorer": "gqa", "layout": "tsv", "prompt": {},
-                             "sources": {"tsv": {"_target_": "allava.evaluation.tsv_readers.load_gqa_tsv",
-                                                 "path": "/nowhere/GQA.tsv"}}})
+                             "sources": {"tsv": {"path": "/nowhere/GQA.tsv"}}})
     node = OmegaConf.merge(node, change)
     with pytest.raises(ValueError, match=error):
-        spec_from_config("gqa", node)
+        spec_from_config(get_definition("gqa"), node)
 
 
 def test_eval_py_without_a_model_or_predictions_says_what_to_give(tmp_path):

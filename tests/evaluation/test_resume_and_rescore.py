@@ -12,8 +12,8 @@ import pytest
 
 from allava.evaluation import evaluate_benchmarks
 from allava.evaluation.judge import JudgeNotConfigured, JudgeSettings
-from allava.evaluation.suite import BenchmarkSpec
-from allava.evaluation.tsv_readers import load_mmvet_tsv
+from allava.evaluation.benchmarks.mmvet import load_mmvet_tsv
+from allava.evaluation.registry import BenchmarkSpec
 from allava.models.predictor import load_model
 from tests.helpers.configs import TINY_MODEL, TINY_WORLD, compose_config
 

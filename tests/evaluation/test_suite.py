@@ -1,5 +1,5 @@
-"""The benchmark suite end to end: every config in configs/benchmark/ on its real file layout,
-scored by its reference scorer; MM-Vet and LLaVA-Bench graded by a judge on loopback."""
+"""The benchmark suite end to end: every benchmark of allava.evaluation.benchmarks on its real file
+layout, scored by its reference scorer; MM-Vet and LLaVA-Bench graded by a judge on loopback."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ import pytest
 from allava.evaluation import evaluate_benchmarks
 from allava.evaluation.pipeline import benchmark_resolver, comparison_markdown, report_columns
 from allava.evaluation.judge import JudgeSettings
+from allava.evaluation.registry import known_benchmarks
 from tests.helpers.configs import compose_config
 from tests.helpers.eval_suite_files import write_suite
 from tests.helpers.synth_server import LoopbackTeacher, Reply
@@ -20,6 +21,10 @@ from tests.helpers.synth_server import LoopbackTeacher, Reply
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ["pope", "mme", "mmbench_en", "mmbench_cn", "scienceqa_img", "mmmu_val", "textvqa_val", "gqa",
          "seed_img", "mmstar", "vizwiz_val", "mmvet", "llava_bench"]
+
+
+def test_the_suite_is_every_benchmark_but_the_toy_ones():
+    assert sorted(SUITE) == [name for name in known_benchmarks() if not name.startswith("toy_")]
 
 
 def judge_reply(request: dict, index: int) -> Reply:

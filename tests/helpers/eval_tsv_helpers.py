@@ -37,3 +37,12 @@ def write_tsv_records(path: Path, records: list[dict[str, object]]) -> Path:
     for record in records:
         header.extend(key for key in record if key not in header)
     return write_tsv(path, header, [[record.get(key, "") for key in header] for record in records])
+
+
+def skip_reasons(benchmark) -> dict[object, str]:
+    """Skipped index -> its full reason."""
+    return {skip.index: skip.reason for skip in benchmark.skipped}
+
+
+def items_by_index(benchmark) -> dict[object, object]:
+    return {item.index: item for item in benchmark.items}

@@ -36,7 +36,10 @@ from allava.synth.costs import PRICES_FILE, load_prices
 from allava.evaluation.judge.prompts import load_judge_prompts
 from allava.evaluation.judge.choice_matcher import load_choice_matcher_prompt
 from allava.evaluation.report import load_published
+from allava.evaluation.registry import benchmark_spec_resolver, known_benchmarks
+from omegaconf import OmegaConf
 
+resolve = benchmark_spec_resolver(OmegaConf.create({"paths": {"data_dir": "/data"}}))
 print(json.dumps({
     "allava_file": allava.__file__,
     "prices_file": str(PRICES_FILE),
@@ -47,6 +50,8 @@ print(json.dumps({
     "choice_matcher": load_choice_matcher_prompt()["instructions"],
     "published_rows": [row.model for row in load_published().rows],
     "configs_modules": sorted(m for m in sys.modules if m.startswith("allava.evaluation.pipeline")),
+    "benchmarks": known_benchmarks(),
+    "mme_file": str(resolve("mme").files["path"]),
 }))
 """
 
@@ -100,6 +105,9 @@ def test_every_loader_finds_its_default_from_the_wheel(wheel):
     assert all(text.strip() for text in out["judge"])
     assert "{options}" in out["choice_matcher"] and "{answer}" in out["choice_matcher"]
     assert out["published_rows"][:1] == ["ALLaVA-Phi2 (2.7B)"]
+    # The benchmarks are defined in the package: every one resolves with no configs/ folder.
+    assert {"mme", "pope", "mmvet", "toy_pope"} <= set(out["benchmarks"])
+    assert out["mme_file"] == "/data/eval/MME.tsv"
 
 
 def test_read_yaml_names_a_missing_or_broken_user_file(tmp_path):

@@ -1,7 +1,14 @@
-"""Benchmark evaluation: readers, LLaVA-1.5 prompts, reference scorers, the runner and the report."""
+"""Benchmark evaluation: the benchmarks (`benchmarks/`, one module per family, registered by name
+in `registry`), the file layouts they come in (`formats/`), LLaVA-1.5 prompts, the faithful ports
+of the official scorers (`reference/`), the LLM judge (`judge/`), the runner and the report.
 
+Importing this package registers every benchmark."""
+
+from allava.evaluation import benchmarks  # noqa: F401  (registers every benchmark)
 from allava.evaluation.answer_parsing import normalize_short_answer, parse_choice_letter, parse_yes_no
-from allava.evaluation.benchmark_files import (
+from allava.evaluation.benchmarks.generic import score_predictions
+from allava.evaluation.formats.vlmevalkit_tsv import check_tsv_header, infer_benchmark_kind, load_tsv_benchmark
+from allava.evaluation.items import (
     BENCHMARK_KINDS,
     Benchmark,
     BenchmarkFormatError,
@@ -9,10 +16,7 @@ from allava.evaluation.benchmark_files import (
     BenchmarkKind,
     SkippedItem,
     UndecodableImageError,
-    check_tsv_header,
     decode_base64_image,
-    infer_benchmark_kind,
-    load_tsv_benchmark,
 )
 from allava.evaluation.metrics import (
     exact_match_metrics,
@@ -29,10 +33,9 @@ from allava.evaluation.prompts import (
     default_prompt_style,
 )
 from allava.evaluation.results_table import format_results_table
+from allava.evaluation.registry import BenchmarkSpec, benchmark_spec_resolver
 from allava.evaluation.runner import Predictor, evaluate_benchmarks, resolve_benchmark
-from allava.evaluation.suite import BenchmarkSpec, benchmark_spec_resolver
-from allava.evaluation.suite_scorers import SCORERS, ScoringContext, score_benchmark
-from allava.evaluation.scoring import score_predictions
+from allava.evaluation.scorers import SCORERS, ScoringContext, score_benchmark
 
 __all__ = [
     "BENCHMARK_KINDS",

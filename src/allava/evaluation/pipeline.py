@@ -10,19 +10,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from allava.evaluation.judge import JudgeSettings
 from allava.evaluation.judge.choice_matcher import ChoiceMatcher
+from allava.evaluation.registry import benchmark_spec_resolver
 from allava.evaluation.report import (ReportColumn, comparison_table, load_published,
                                       log_eval_run)
 from allava.evaluation.results_table import format_results_table
 from allava.evaluation.runner import evaluate_benchmarks, resolve_benchmark
-from allava.evaluation.suite import CONFIG_DIR, benchmark_spec_resolver
 from allava.models.predictor import VLMPredictor, load_model
 
-__all__ = ["CONFIG_DIR", "benchmark_resolver", "evaluate_and_report", "run_eval"]
+__all__ = ["benchmark_resolver", "evaluate_and_report", "run_eval"]
 
 
-def benchmark_resolver(cfg: DictConfig, config_dir: Path = CONFIG_DIR):
-    """Name -> BenchmarkSpec, from `configs/benchmark/<name>.yaml` (see allava.evaluation.suite)."""
-    return benchmark_spec_resolver(cfg, config_dir)
+def benchmark_resolver(cfg: DictConfig):
+    """Name -> BenchmarkSpec of a benchmark defined in allava.evaluation.benchmarks, resolved
+    against `cfg` (see allava.evaluation.registry)."""
+    return benchmark_spec_resolver(cfg)
 
 
 def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
@@ -76,7 +77,7 @@ def comparison_markdown(results: dict, columns: dict) -> str:
 
 
 def report_columns(results: dict, entries: list[str], resolve) -> dict:
-    """Benchmark -> the published columns it fills (its config's `report:`); a benchmark without
+    """Benchmark -> the published columns it fills (its settings' `report`); a benchmark without
     one (a TSV given by path) gets a column of its own holding its headline score."""
     columns = {}
     for entry in entries:

@@ -3,7 +3,7 @@
 The predictor adds the `<image>` tag and the chat template; these prompts are the bare question
 text. What differs between benchmarks (MMBench-CN's Chinese instruction, ScienceQA's "Context:"
 line, VizWiz's unanswerable instruction, no instruction for MM-Vet) is a `PromptStyle`, set per
-benchmark in `configs/benchmark/<name>.yaml` under `prompt:`, not code.
+benchmark by the `prompt` settings of its definition (`allava.evaluation.benchmarks`), not code.
 
 Layout of a prompt: [hint line] question [extra instruction] [option lines] [suffix], where the
 suffix is the one for the item's form: options -> `multiple_choice_suffix`, an open-ended
@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from allava.evaluation.answer_formats import CHOICE_SUFFIX, SHORT_ANSWER_SUFFIX
-from allava.evaluation.benchmark_files import BenchmarkItem, BenchmarkKind
+from allava.evaluation.items import BenchmarkItem, BenchmarkKind
 
 VIZWIZ_UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
 

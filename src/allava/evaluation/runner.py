@@ -20,13 +20,19 @@ from typing import Any, Protocol
 from PIL import Image
 from tqdm.auto import tqdm
 
-from allava.evaluation.benchmark_files import Benchmark, BenchmarkItem, SkippedItem, UndecodableImageError
+from allava.evaluation.benchmarks.generic import tsv_spec
+from allava.evaluation.items import (
+    Benchmark,
+    BenchmarkItem,
+    SkippedItem,
+    UndecodableImageError,
+    load_item_image,
+)
 from allava.evaluation.judge import JudgeSettings
-from allava.evaluation.llava_layout import load_item_image
 from allava.evaluation.predictions_file import PredictionsFile, read_predictions
 from allava.evaluation.prompts import PromptStyle, build_prompt
-from allava.evaluation.suite import BenchmarkSpec, tsv_spec
-from allava.evaluation.suite_scorers import Matcher, ScoringContext, score_benchmark
+from allava.evaluation.registry import BenchmarkSpec
+from allava.evaluation.scorers import Matcher, ScoringContext, score_benchmark
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_NEW_TOKENS = 16
@@ -62,7 +68,7 @@ def evaluate_benchmarks(
     With `predictor=None`, re-scores the `predictions.jsonl` files under `predictions_dir`
     instead of generating (score-only mode). `limit` keeps the first `limit` items of each
     benchmark; `prompt_styles` overrides prompt styles by benchmark name; `max_new_tokens` is the
-    default for benchmarks whose config sets none; `judge` (JudgeSettings) grades MM-Vet and
+    default for benchmarks whose settings give none; `judge` (JudgeSettings) grades MM-Vet and
     LLaVA-Bench; `matcher` reads the multiple-choice answers the rules cannot. Returns (and writes to `out_dir/results.json`) `{name: results entry}`.
     """
     if batch_size < 1:
@@ -164,7 +170,7 @@ def resolve_benchmark(entry: str | BenchmarkSpec, resolve: Resolver | None) -> B
     if not path.is_file():
         raise FileNotFoundError(
             f"benchmark {entry!r} resolves to {path}, which does not exist; download the TSV "
-            "there or point the benchmark's config at it"
+            "there or point the resolver at it"
         )
     spec = tsv_spec(path)
     spec.name = entry

@@ -3,7 +3,7 @@
 VLMEvalKit asks a judge model to map such an answer to an option (or to "Z", none of them);
 its `exact_matching` setting, our default, counts those answers wrong instead. With
 `choice_matcher=true` eval.py builds this matcher on the configured judge endpoint; it is a
-`scorers.mmbench.Matcher`: (prediction, options) -> letter, "Z", or None when no reply held one.
+`reference.mmbench.Matcher`: (prediction, options) -> letter, "Z", or None when no reply held one.
 Its prompt: `allava/evaluation/judge/resources/choice_matcher.yaml` (shipped with the package), or
 a user's own file passed as `prompt_file`.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 
 from allava.evaluation.judge.settings import JudgeSettings
-from allava.evaluation.scorers.choice_extraction import infer_choice
+from allava.evaluation.reference.choice_extraction import infer_choice
 from allava.utils.package_data import ResourcePath, read_yaml, resource
 from allava.utils.chat_client import ChatRequestError
 
