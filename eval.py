@@ -1,4 +1,4 @@
-"""Evaluate an exported model on benchmarks (names from configs/benchmark/ or TSV paths).
+"""Evaluate an exported model on benchmarks (names from allava/evaluation/benchmarks/ or TSV paths).
 
     python eval.py model_dir=logs/train/runs/<run>/finetune/export benchmarks=[toy_pope,toy_mcq]
     python eval.py model_dir=DIR benchmarks=[/some/dir/my_set.tsv]
