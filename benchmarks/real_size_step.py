@@ -6,7 +6,7 @@ tokens/s, MFU and peak GPU memory, through the same LightningModule and Trainer 
     python benchmarks/real_size_step.py --batch-size 4 --seq-len 1024 model/llm=qwen2_5_0_5b
 
 Nothing is downloaded: the tower is built by timm with random weights and the LLM from its
-architecture facts (tests/fixtures/llm_configs/<preset>.json). Every batch holds `--batch-size`
+architecture facts (tests/helpers/fixtures/llm_configs/<preset>.json). Every batch holds `--batch-size`
 sequences of exactly `--seq-len` tokens: one 336 px image (576 tokens) and random text, with the
 loss on the text. Trailing arguments are Hydra overrides of configs/train.yaml.
 
@@ -41,7 +41,7 @@ from allava.training.module import VLMTrainingModule  # noqa: E402
 from allava.training.trainable import trainable_modules  # noqa: E402
 from tests.models.test_llm_presets import local_architecture  # noqa: E402
 
-FIXTURES = ROOT / "tests" / "fixtures" / "llm_configs"
+FIXTURES = ROOT / "tests" / "helpers" / "fixtures" / "llm_configs"
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
 
 

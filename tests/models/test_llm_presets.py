@@ -1,5 +1,5 @@
 """The real LLM presets, built at full size on the meta device from their architecture facts
-(`tests/fixtures/llm_configs/<preset>.json`, the fields of each model's config.json)."""
+(`tests/helpers/fixtures/llm_configs/<preset>.json`, the fields of each model's config.json)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from allava.models.connectors import MLPConnector
 from allava.models.vlm import VisionLanguageModel
 from tests.helpers.configs import compose_config
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "llm_configs"
+FIXTURES = Path(__file__).parents[1] / "helpers" / "fixtures" / "llm_configs"
 
 # preset: (hub name, parameters, width, vocabulary rows); counts as published for each model.
 PRESETS = {
