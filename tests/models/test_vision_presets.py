@@ -123,3 +123,31 @@ def test_image_modes_on_a_wide_image(mode):
     else:  # center crop: the blue strip is cut away
         assert top_row[0] > 0.9 and left_column[0] > 0.9
     assert middle_row[0] > 0.9
+
+
+# What each checkpoint was trained with, from its published transformers config.json
+# (openai/clip-vit-large-patch14-336; google/siglip-so400m-patch14-384,
+# google/siglip-base-patch16-224): activation, LayerNorm epsilon, a LayerNorm before the blocks
+# (CLIP's ln_pre), the image normalisation, and the feature layer LLaVA/ALLaVA take (-2).
+PUBLISHED = {
+    "clip_l336": ("QuickGELU", 1e-5, True, (0.48145466, 0.4578275, 0.40821073)),
+    "siglip_so400m": ("GELUTanh", 1e-6, False, (0.5, 0.5, 0.5)),
+    "siglip_b16": ("GELUTanh", 1e-6, False, (0.5, 0.5, 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_tower_preset_matches_its_checkpoints_published_config(name, tmp_path):
+    activation, eps, norm_before_blocks, mean = PUBLISHED[name]
+    cfg = compose_config("train", [f"model/vision={name}", "model.vision.pretrained=false"],
+                         tmp_path)
+    node = OmegaConf.to_container(cfg.model.vision, resolve=True)
+    with torch.device("meta"):
+        tower = hydra.utils.instantiate(node)
+    blocks = tower.model.blocks
+    assert {type(block.mlp.act).__name__ for block in blocks} == {activation}
+    norms = [m for m in tower.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and {m.eps for m in norms} == {eps}
+    assert isinstance(tower.model.norm_pre, torch.nn.LayerNorm) == norm_before_blocks
+    assert tuple(tower.data_config["mean"]) == pytest.approx(mean)
+    assert node["feature_layer"] == -2

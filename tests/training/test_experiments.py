@@ -33,7 +33,7 @@ def test_allava_recipes_carry_the_paper_hyperparameters(name, tmp_path):
     cfg = compose_config("train", [f"experiment={name}"], tmp_path)
     assert list(cfg.stages) == ["pretrain", "finetune"] and cfg.stage.policy == "allava"
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.max_length == 2048
-    assert cfg.model.vision.model_name == "vit_large_patch14_clip_336.openai"
+    assert cfg.model.vision.model_name == "vit_large_patch14_clip_quickgelu_336.openai"
     assert cfg.model.connector._target_.endswith("MLPConnector") and cfg.model.connector.depth == 2
     assert cfg.model.llm.chat_template == "allava" and cfg.data.root.endswith("/allava")
     for stage, global_batch in (("pretrain", 256), ("finetune", 128)):
