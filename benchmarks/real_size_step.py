@@ -102,7 +102,7 @@ def build_model(cfg, preset: str, workdir: Path) -> VisionLanguageModel:
     vision = OmegaConf.to_container(cfg.model.vision, resolve=True)
     vision.update(pretrained=False, checkpoint_path=None)
     llm_node = OmegaConf.to_container(cfg.model.llm.model, resolve=True)
-    llm_node.update(name_or_path=str(workdir), pretrained=False, trust_remote_code=False)
+    llm_node.update(name_or_path=str(workdir), weights="none", trust_remote_code=False)
     tower = hydra.utils.instantiate(vision)
     llm = hydra.utils.instantiate(llm_node)
     connector = hydra.utils.instantiate(

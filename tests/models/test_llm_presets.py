@@ -24,6 +24,7 @@ PRESETS = {
     "qwen2_5_0_5b": ("Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 896, 151936),
     "qwen2_5_1_5b": ("Qwen/Qwen2.5-1.5B-Instruct", 1_543_714_304, 1536, 151936),
     "smollm2_360m": ("HuggingFaceTB/SmolLM2-360M-Instruct", 361_821_120, 960, 49152),
+    "smollm2_135m_instruct": ("HuggingFaceTB/SmolLM2-135M-Instruct", 134_515_008, 576, 49152),
     "tinyllama": ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", 1_100_048_384, 2048, 32000),
 }
 
@@ -40,7 +41,7 @@ def local_architecture(preset: str, directory: Path) -> Path:
 def build_on_meta(preset: str, tmp_path: Path, vocab_size: int | None = None, *overrides: str):
     cfg = compose_config("train", [f"model/llm={preset}", *overrides], tmp_path)
     node = OmegaConf.to_container(cfg.model.llm.model, resolve=True)
-    node.update(name_or_path=str(local_architecture(preset, tmp_path / preset)), pretrained=False)
+    node.update(name_or_path=str(local_architecture(preset, tmp_path / preset)), weights="none")
     with torch.device("meta"):
         return hydra.utils.instantiate(node, vocab_size=vocab_size), cfg
 
@@ -60,7 +61,7 @@ def test_llm_preset_builds_at_full_size_on_meta(preset, tmp_path):
     model, cfg = build_on_meta(preset, tmp_path, vocab_size=rows - 100)
     llm = cfg.model.llm
     assert llm.tokenizer == llm.model.name_or_path == hub
-    assert llm.model.pretrained and not llm.trust_remote_code and llm.model.attn_implementation == "sdpa"
+    assert llm.model.weights == "auto" and not llm.trust_remote_code and llm.model.attn_implementation == "sdpa"
     assert count(model) == parameters
     assert model.get_input_embeddings().weight.shape == (rows, width)  # never shrunk
     assert model.config._attn_implementation == "sdpa"

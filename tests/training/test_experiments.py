@@ -50,7 +50,7 @@ def test_allava_recipes_carry_the_paper_hyperparameters(name, tmp_path):
 def test_allava_models_build_at_full_size_on_meta(name, tmp_path):
     preset, connector_params = ALLAVA[name]
     cfg = compose_config("train", [f"experiment={name}", "model.vision.pretrained=false",
-                                   "model.llm.model.pretrained=false",
+                                   "model.llm.model.weights=none",
                                    f"model.llm.model.name_or_path={local_architecture(preset, tmp_path / preset)}"],
                          tmp_path)
     with torch.device("meta"):

@@ -6,6 +6,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
+from allava.models.weights import LLMSource, resolve_llm_source
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -16,26 +18,32 @@ def build_language_model(
     attn_implementation: str = "sdpa",
     dtype: str | None = None,
     trust_remote_code: bool = False,
-    pretrained: bool = True,
+    weights: str = "auto",
+    packaged: dict[str, str] | None = None,
 ) -> PreTrainedModel:
-    """Loads `name_or_path` (weights included when `pretrained`), or builds a fresh model from
-    `config` (a dict of `config.json` fields with `model_type`), e.g. the tiny toy LLM.
+    """Loads `name_or_path` with its weights, or builds a fresh model: from `config` (a dict of
+    `config.json` fields with `model_type`, e.g. the tiny toy LLM), or with `weights: none` from
+    the architecture of `name_or_path`.
 
+    `weights` and `packaged` say where the files come from (`allava.models.weights.
+    resolve_llm_source`: auto, hub, none, or a folder / .gguf file). A GGUF checkpoint is
+    dequantised to float32 (or `dtype`) on load.
     `vocab_size`: the tokenizer's length (it carries `<image>`), which the embeddings must cover.
     """
     if (name_or_path is None) == (config is None):
         raise ValueError("model.llm needs exactly one of `name_or_path` or `config`")
     check_attn_implementation(attn_implementation)
     torch_dtype = _DTYPES[dtype] if dtype else None
-    if config is None and pretrained:
+    source = resolve_llm_source(name_or_path, weights, packaged) if config is None else None
+    if source is not None and weights != "none":
         model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, attn_implementation=attn_implementation, torch_dtype=torch_dtype,
-            trust_remote_code=trust_remote_code,
+            source.location, attn_implementation=attn_implementation, dtype=torch_dtype,
+            trust_remote_code=trust_remote_code, **source.kwargs(),
         )
     else:
         model = AutoModelForCausalLM.from_config(
-            _architecture(name_or_path, config, trust_remote_code, attn_implementation),
-            torch_dtype=torch_dtype, trust_remote_code=trust_remote_code,
+            _architecture(source, config, trust_remote_code, attn_implementation),
+            dtype=torch_dtype, trust_remote_code=trust_remote_code,
         )
     rows = model.get_input_embeddings().num_embeddings
     # A model built from `config` gets exactly the tokenizer's vocabulary. A hub model keeps its
@@ -63,7 +71,7 @@ def check_attn_implementation(name: str) -> None:
                              "model.llm.model.attn_implementation=sdpa")
 
 
-def _architecture(name_or_path: str | None, config: dict[str, Any] | None,
+def _architecture(source: LLMSource | None, config: dict[str, Any] | None,
                   trust_remote_code: bool, attn_implementation: str):
     """The HF config to build random weights from: given fields, or a hub/local config.json."""
     if config is not None:
@@ -73,6 +81,7 @@ def _architecture(name_or_path: str | None, config: dict[str, Any] | None,
             raise ValueError("model.llm.config needs a `model_type` (e.g. llama, phi, qwen2)")
         hf_config = AutoConfig.for_model(model_type, **fields)
     else:
-        hf_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        hf_config = AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code,
+                                               **source.kwargs())
     hf_config._attn_implementation = attn_implementation
     return hf_config

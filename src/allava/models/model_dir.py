@@ -26,8 +26,9 @@ def export_model(bundle: VLMBundle, out_dir: str | Path) -> Path:
     cfg = OmegaConf.create(OmegaConf.to_container(bundle.config, resolve=True))
     cfg.vision.pretrained = False
     cfg.vision.checkpoint_path = None
-    llm_model = {k: v for k, v in cfg.llm.model.items() if k not in ("config", "name_or_path")}
-    llm_model.update(name_or_path="llm", pretrained=False, config=None)
+    llm_model = {k: v for k, v in cfg.llm.model.items()
+                 if k not in ("config", "name_or_path", "packaged")}
+    llm_model.update(name_or_path="llm", weights="none", config=None)
     cfg.llm.model = llm_model
     cfg.llm.tokenizer = "tokenizer"
     cfg.llm.chat_template = None  # saved with the tokenizer
@@ -44,6 +45,9 @@ def load_exported(model_dir: str | Path, device: str | torch.device = "cpu") -> 
             "train.py writes one per stage under <run dir>/<stage>/export"
         )
     cfg = OmegaConf.load(root / CONFIG)
+    if "pretrained" in cfg.llm.model:  # written before `weights` replaced it
+        cfg.llm.model.weights = "none"
+        del cfg.llm.model["pretrained"]
     cfg.llm.tokenizer = str(root / cfg.llm.tokenizer)
     cfg.llm.model.name_or_path = str(root / cfg.llm.model.name_or_path)
     bundle = build_vlm(cfg)

