@@ -141,3 +141,48 @@ def test_a_few_steps_on_the_real_weights_lower_the_loss(model, tokenizer):
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_lora_on_the_real_llm_merges_and_the_export_reloads_and_answers_the_same(offline, tmp_path):
+    from PIL import Image
+
+    from allava.models.build import build_vlm
+    from allava.models.model_dir import export_model, load_exported
+    from allava.models.predictor import VLMPredictor
+    from allava.training.trainable import add_lora, has_lora, merge_lora
+    from tests.helpers.configs import compose_config
+
+    cfg = compose_config("train", ["model/llm=smollm2_135m_instruct",
+                                   "model/vision=efficientnet_lite0"], tmp_path / "run")
+    bundle = build_vlm(cfg.model)
+    model = bundle.model.eval()
+    image = Image.new("RGB", (96, 96), (200, 30, 30))
+    questions = ["What colour is this image?", "Describe the image in one word."]
+    batch = VLMPredictor(bundle).prepare(questions, [image, image])
+    with torch.inference_mode():
+        base = model(**batch).logits
+    add_lora(model.llm, {"r": 4})
+    model.eval()  # the injected adapters' dropout layers start in train mode
+    torch.manual_seed(0)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # zero at initialisation: make the adapters matter
+            param.data.normal_(std=0.02)
+    with torch.inference_mode():
+        adapted = model(**batch).logits
+    assert (adapted - base).abs().max() > 0.5  # the adapters change the model
+    # Merging computes W + BA once instead of Wx + B(Ax): float32 rounding over 30 layers moves
+    # logits of magnitude ~10-30 by up to ~1e-3, far below what the adapters change.
+    close = dict(atol=2e-3, rtol=1e-4)
+    answers = VLMPredictor(bundle).answer(questions, [image, image], max_new_tokens=8)
+
+    assert merge_lora(model) > 0 and not has_lora(model)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(**batch).logits, adapted, **close)
+    assert VLMPredictor(bundle).answer(questions, [image, image], max_new_tokens=8) == answers
+
+    reloaded = load_exported(export_model(bundle, tmp_path / "export"))
+    with torch.inference_mode():
+        torch.testing.assert_close(reloaded.model(**batch).logits, adapted, **close)
+    assert VLMPredictor(reloaded).answer(questions, [image, image], max_new_tokens=8) == answers
+    assert all(answer.strip() for answer in answers)
