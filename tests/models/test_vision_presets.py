@@ -37,8 +37,8 @@ def test_tower_preset_builds_on_meta_with_its_token_count(name, tmp_path):
         assert sum(p.numel() for p in tower.parameters()) == pruned  # last block and norm gone
 
 
-def _meta_tower(tmp_path, *overrides):
-    cfg = compose_config("train", ["model/vision=clip_l336", "model.vision.pretrained=false",
+def _meta_tower(tmp_path, *overrides, preset="clip_l336"):
+    cfg = compose_config("train", [f"model/vision={preset}", "model.vision.pretrained=false",
                                    *overrides], tmp_path)
     with torch.device("meta"):
         return hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
@@ -139,15 +139,11 @@ PUBLISHED = {
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_tower_preset_matches_its_checkpoints_published_config(name, tmp_path):
     activation, eps, norm_before_blocks, mean = PUBLISHED[name]
-    cfg = compose_config("train", [f"model/vision={name}", "model.vision.pretrained=false"],
-                         tmp_path)
-    node = OmegaConf.to_container(cfg.model.vision, resolve=True)
-    with torch.device("meta"):
-        tower = hydra.utils.instantiate(node)
+    tower = _meta_tower(tmp_path, preset=name)
     blocks = tower.model.blocks
     assert {type(block.mlp.act).__name__ for block in blocks} == {activation}
     norms = [m for m in tower.model.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert norms and {m.eps for m in norms} == {eps}
     assert isinstance(tower.model.norm_pre, torch.nn.LayerNorm) == norm_before_blocks
     assert tuple(tower.data_config["mean"]) == pytest.approx(mean)
-    assert node["feature_layer"] == -2
+    assert tower.feature_layer == -2

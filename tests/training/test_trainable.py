@@ -83,6 +83,15 @@ def test_lora_trains_adapters_only(use_dora, toy_bundle):
     assert not any(n.startswith("llm.lm_head") for n in trainable)
 
 
+def test_adapters_join_the_mode_of_their_module(toy_bundle):
+    llm = toy_bundle.model.llm.eval()
+    add_lora(llm, {"r": 4, "dropout": 0.5})
+    assert not any(m.training for m in llm.modules())
+    tokens = torch.tensor([[toy_bundle.tokenizer.bos_token_id, 5, 6, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(llm(input_ids=tokens).logits, llm(input_ids=tokens).logits)
+
+
 def test_adapters_on_a_frozen_module_are_refused(toy_bundle):
     add_lora(toy_bundle.model.llm, {"r": 4})
     with pytest.raises(ValueError, match="add 'llm' to the stage's train list"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from huggingface_hub import try_to_load_from_cache
 
 
 class MissingWeightsPackage(ImportError):
@@ -111,8 +112,6 @@ def _explicit_source(path: Path) -> LLMSource:
 
 
 def _in_hub_cache(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache  # lazy: only hub names need it
-
     try:
         return isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=_hub_cache()), str)
     except ValueError:  # not a valid repo id (e.g. a missing local path)

@@ -102,13 +102,18 @@ def lora_config(spec: Mapping[str, Any]):
 
 
 def add_lora(module: nn.Module, spec: Mapping[str, Any]) -> nn.Module:
-    """Injects adapters into `module`'s linear layers (all but an LM head for "all-linear")."""
+    """Injects adapters into `module`'s linear layers (all but an LM head for "all-linear").
+    The new layers take `module`'s mode: adapters added to a model in eval mode must not run
+    their dropout."""
     from peft import inject_adapter_in_model
 
     config = lora_config(spec)
     if config.target_modules == "all-linear":
         config.target_modules = _linear_layer_names(module)
-    return inject_adapter_in_model(config, module)
+    adapted = inject_adapter_in_model(config, module)
+    if not module.training:
+        adapted.eval()
+    return adapted
 
 
 def add_stage_adapters(model: nn.Module, specs: Mapping[str, Any] | None, stage: str) -> list[str]:
