@@ -100,7 +100,7 @@ def compose_recipe(experiment: str, overrides: list[str]):
 def build_model(cfg, preset: str, workdir: Path) -> VisionLanguageModel:
     local_architecture(preset, workdir)  # the preset's config.json, as a hub snapshot has it
     vision = OmegaConf.to_container(cfg.model.vision, resolve=True)
-    vision.update(pretrained=False, checkpoint_path=None)
+    vision.update(weights="none")
     llm_node = OmegaConf.to_container(cfg.model.llm.model, resolve=True)
     llm_node.update(name_or_path=str(workdir), weights="none", trust_remote_code=False)
     tower = hydra.utils.instantiate(vision)

@@ -84,7 +84,7 @@ ALLAVA_MODELS = {"stablelm2_1_6b": 6_295_552, "phi2": 9_180_160, "phi3_mini": 12
 @pytest.mark.parametrize("preset", sorted(ALLAVA_MODELS))
 def test_allava_models_build_on_meta_with_576_image_tokens(preset, tmp_path):
     llm, cfg = build_on_meta(preset, tmp_path, None, "model/vision=clip_l336",
-                             "model.vision.pretrained=false", "model/connector=mlp2x_gelu")
+                             "model.vision.weights=none", "model/connector=mlp2x_gelu")
     with torch.device("meta"):
         tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
         connector = hydra.utils.instantiate(

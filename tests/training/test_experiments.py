@@ -49,7 +49,7 @@ def test_allava_recipes_carry_the_paper_hyperparameters(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(ALLAVA))
 def test_allava_models_build_at_full_size_on_meta(name, tmp_path):
     preset, connector_params = ALLAVA[name]
-    cfg = compose_config("train", [f"experiment={name}", "model.vision.pretrained=false",
+    cfg = compose_config("train", [f"experiment={name}", "model.vision.weights=none",
                                    "model.llm.model.weights=none",
                                    f"model.llm.model.name_or_path={local_architecture(preset, tmp_path / preset)}"],
                          tmp_path)

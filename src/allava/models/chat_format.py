@@ -17,6 +17,16 @@ ALLAVA_CHAT_TEMPLATE = (
     "{% endfor %}"
 )
 
+# ChatML (SmolLM2's, Qwen2's format) without a default system turn: SmolLM2's own template
+# prepends a 20-token system prompt to every sample, a fifth of a toy sample's length.
+CHATML_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+NAMED_CHAT_TEMPLATES = {"allava": ALLAVA_CHAT_TEMPLATE, "chatml": CHATML_CHAT_TEMPLATE}
+
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
           "system": "system"}
 
@@ -59,10 +69,11 @@ def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def set_chat_template(tokenizer, choice: str | None = None) -> None:
     """`choice` (model.llm.chat_template): None keeps the tokenizer's own template and gives
-    ALLaVA's to a tokenizer without one (Phi-2's, the base StableLM-2's); "allava" forces
-    ALLaVA's (the released models' format); any other string is a Jinja template."""
-    if choice == "allava":
-        tokenizer.chat_template = ALLAVA_CHAT_TEMPLATE
+    ALLaVA's to a tokenizer without one (Phi-2's, the base StableLM-2's); a name of
+    NAMED_CHAT_TEMPLATES forces that one ("allava": the released models' format, "chatml":
+    ChatML with no default system turn); any other string is a Jinja template."""
+    if choice in NAMED_CHAT_TEMPLATES:
+        tokenizer.chat_template = NAMED_CHAT_TEMPLATES[choice]
     elif choice:
         tokenizer.chat_template = choice
     elif not getattr(tokenizer, "chat_template", None):

