@@ -109,7 +109,7 @@ def check_language(predictor, heldout: HeldoutText, questions: Sequence[str] = D
     value, tokens = perplexity(bundle.model.llm, bundle.tokenizer, heldout.paragraphs, max_tokens)
     answers = (predictor.answer(list(questions), [None] * len(questions),
                                 max_new_tokens=max_new_tokens) if questions else [])
-    return LanguageCheck(value, tokens, [a.strip() for a in answers])
+    return LanguageCheck(value, tokens, answers)  # answer() strips them
 
 
 class LanguageProbe:
