@@ -4,7 +4,6 @@ reject, never a silent loss."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf

@@ -18,7 +18,6 @@ import pytest
 from allava.evaluation.judge import (
     JudgeNotConfigured,
     JudgeSettings,
-    LLaVABenchItem,
     MMVetItem,
     grade_llava_bench,
     grade_mmvet,

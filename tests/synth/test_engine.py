@@ -1,96 +1,24 @@
-"""allava-synth end to end against a real HTTP server on loopback (tests/synth_server.py): the
-records, the rejects and their reasons, retries, resuming after kill -9 and Ctrl-C, shard
-inputs and outputs, the dry run, and an API key that never reaches a file."""
+"""allava-synth end to end against a real HTTP server on loopback (tests/helpers/synth_server.py,
+scripted in tests/helpers/synth_jobs.py): the records, the rejects and their reasons, retries,
+resuming after kill -9 and Ctrl-C, shard inputs and outputs, the dry run, and an API key that
+never reaches a file."""
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import tarfile
-import threading
-import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from allava.synth.cli import main as synth_main
 from allava.synth.prompts import PROMPT_DIR
-from tests.helpers.synth_server import LoopbackTeacher, Reply, image_colours
-
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "sk-test-SECRET-4242"
-
-GREEN, RED, BLUE, YELLOW, MAGENTA = (0, 200, 0), (220, 0, 0), (0, 0, 220), (230, 230, 0), (200, 0, 200)
-
-
-def laion_answer(tag: str) -> str:
-    questions = "\n".join(f"{n}. What does detail number {n} of the {tag} scene suggest?"
-                          for n in range(1, 6))
-    return (f"### Description\nA plain {tag} square fills the frame, evenly lit, with no other "
-            f"object, text or texture anywhere in view.\n\n### Questions\n{questions}\n\n"
-            f"### Chosen question\nWhat does detail number 2 of the {tag} scene suggest?\n\n"
-            f"### Answer\nThe evenly lit {tag} surface suggests a synthetic test pattern rather "
-            "than a photograph, since real scenes show texture, shadows and noise.")
-
-
-class ScriptedTeacher:
-    """Behaviour by image colour: green answers well; red leaves out the answer; blue refuses;
-    yellow is rate-limited once (Retry-After: 1); magenta fails once with a 500."""
-
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-        self.seen: dict[tuple, int] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, request: dict, index: int) -> Reply:
-        colours = image_colours(request)
-        colour = _nearest(colours[0]) if colours else None
-        with self.lock:
-            count = self.seen[colour] = self.seen.get(colour, 0) + 1
-        if colour == YELLOW and count == 1:
-            return Reply(status=429, headers={"Retry-After": "1"}, content="slow down")
-        if colour == MAGENTA and count == 1:
-            return Reply(status=500, content="server hiccup")
-        if colour == RED:
-            return Reply(content=laion_answer("red").split("### Answer")[0], delay=self.delay)
-        if colour == BLUE:
-            return Reply(content="I'm sorry, but I can't help with describing this image.",
-                         delay=self.delay)
-        return Reply(content=laion_answer("green"), delay=self.delay)
-
-
-def _nearest(rgb):
-    return min((GREEN, RED, BLUE, YELLOW, MAGENTA),
-               key=lambda c: sum((a - b) ** 2 for a, b in zip(c, rgb)))
-
-
-def make_images(folder: Path, colours: dict[str, tuple]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, colour in colours.items():
-        Image.new("RGB", (64, 48), colour).save(folder / f"{name}.png")
-    return folder
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
-def synth_args(server, images: Path, out: Path, *extra: str) -> list[str]:
-    return ["--input", str(images), "--out", str(out), "--mode", "laion",
-            "--base-url", server.base_url, "--model", "gpt-4o", "--api-key-env", "SYNTH_TEST_KEY",
-            "--no-progress", *extra]
-
-
-def assert_secret_absent(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            assert SECRET.encode() not in path.read_bytes(), f"API key written to {path}"
-
+from tests.helpers.synth_jobs import (BLUE, GREEN, MAGENTA, RED, SECRET, YELLOW,
+                                      ScriptedTeacher, assert_secret_absent, make_images,
+                                      read_jsonl, run_cli, synth_args, wait_for_lines)
+from tests.helpers.synth_server import LoopbackTeacher, Reply
 
 def test_every_image_ends_as_records_or_a_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTH_TEST_KEY", SECRET)
@@ -118,40 +46,18 @@ def test_every_image_ends_as_records_or_a_reason(tmp_path, monkeypatch):
     assert caption["conversations"][1]["value"].startswith("A plain green square")
     rejects = {r["id"]: r for r in read_jsonl(out / "rejects.jsonl")}
     assert set(rejects) == {"red", "blue", "broken"}
+    # red lacks its answer twice: in its reply and in the reply to the repair turn
     assert rejects["red"]["reason"] == "missing_section" and rejects["red"]["raw_response"]
+    assert "after a repair turn" in rejects["red"]["detail"] and rejects["red"]["repair_response"]
     assert rejects["blue"]["reason"] == "refusal"
     assert rejects["broken"]["reason"] == "unreadable_image"
     usage = json.loads((out / "usage.json").read_text())
-    assert usage["requests"] == served == len(colours) + 2  # one retry each for yellow, magenta
+    # one retry each for yellow and magenta, one repair turn for red
+    assert usage["requests"] == served == len(colours) + 3 and usage["repairs"] == 1
     assert usage["retries"] == 2 and usage["completion_tokens"] > 0
     assert usage["estimated_cost_usd"] > 0
     assert auth == {f"Bearer {SECRET}"}
     assert_secret_absent(out)
-
-
-def _run_cli(server, images, out, *extra, **popen):
-    env = {**os.environ, "SYNTH_TEST_KEY": SECRET, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.Popen([sys.executable, "-m", "allava.synth.cli",
-                             *synth_args(server, images, out, *extra)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=_default_sigint, **popen)
-
-
-def _default_sigint() -> None:
-    """A job started in the background (nohup, `cmd &`) inherits SIGINT ignored, and Python
-    then leaves it ignored: give the child the default, as a terminal would."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _wait_for_lines(path: Path, count: int, process, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.is_file() and path.read_text().count("\n") >= count:
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"finished early: {process.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {count} lines")
 
 
 @pytest.mark.parametrize("stop", ["kill -9", "ctrl-c"])
@@ -160,8 +66,8 @@ def test_an_interrupted_run_resumes_without_duplicates_or_gaps(stop, tmp_path):
     images = make_images(tmp_path / "images", colours)
     out = tmp_path / "out"
     with LoopbackTeacher(ScriptedTeacher(delay=0.15)) as server:
-        process = _run_cli(server, images, out, "--concurrency", "4")
-        _wait_for_lines(out / "instruct.jsonl", 10, process)
+        process = run_cli(server, images, out, "--concurrency", "4")
+        wait_for_lines(out / "instruct.jsonl", 10, process)
         process.send_signal(signal.SIGKILL if stop == "kill -9" else signal.SIGINT)
         process.wait(timeout=30)
         assert process.returncode == (-9 if stop == "kill -9" else 130)
@@ -172,7 +78,7 @@ def test_an_interrupted_run_resumes_without_duplicates_or_gaps(stop, tmp_path):
             with open(out / "instruct.jsonl", "a") as handle:
                 handle.write('{"id": "synth_laion_inst_img3')
         first_run = len(server.requests)
-        rerun = _run_cli(server, images, out, "--concurrency", "4")
+        rerun = run_cli(server, images, out, "--concurrency", "4")
         stdout, stderr = rerun.communicate(timeout=120)
         assert rerun.returncode == 0, stderr.decode()[-2000:]
         assert b"resuming" in stdout
@@ -212,7 +118,7 @@ def test_shard_input_and_shard_output(tmp_path, monkeypatch):
 
 def test_vflan_and_text_modes(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTH_TEST_KEY", SECRET)
-    images = make_images(tmp_path / "images", {"a": GREEN, "b": GREEN})
+    make_images(tmp_path / "images", {"a": GREEN, "b": GREEN})  # the files vflan.jsonl names
     questions = tmp_path / "vflan.jsonl"
     questions.write_text("\n".join([
         json.dumps({"id": "q1", "image": "images/a.png", "question": "Which colour dominates?"}),

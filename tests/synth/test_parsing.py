@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from allava.synth.parsing import HEADINGS, REASONS, SECTIONS, InvalidResponse, p
 from allava.synth.prompts import (
     MODES,
     PROMPT_DIR,
+    PROMPT_SETS,
     PromptSet,
     build_messages,
     load_caption_instructions,
@@ -284,7 +286,7 @@ def test_a_missing_section_is_rejected_and_named(heading):
     with pytest.raises(InvalidResponse) as caught:
         parse_response("laion", reply)
     assert caught.value.reason == "missing_section"
-    assert heading in caught.value.detail
+    assert heading.removeprefix("### ").lower() in caught.value.detail
 
 
 def test_a_reply_without_any_headings_is_missing_sections():
@@ -333,6 +335,79 @@ def test_unknown_mode_is_a_clear_error():
         parse_response("coco", "anything")
 
 
+# --- layouts other than the prompt's ----------------------------------------------------------
+
+TAG_CONTENT = {"description": DESCRIPTION, "question": CHOSEN, "answer": ANSWER,
+               "candidate questions": "\n".join(f"{i + 1}. {q}" for i, q in enumerate(QUESTIONS))}
+
+
+def tagged(order=("description", "candidate questions", "question", "answer"), end_tags=True,
+           style="allava") -> str:
+    parts = []
+    for tag in order:
+        if style == "allava":
+            parts.append(f"<start of {tag}>\n{TAG_CONTENT[tag]}\n" + (f"<end of {tag}>" if end_tags else ""))
+        else:
+            name = tag.replace(" ", "_").upper()
+            parts.append(f"<{name}>{TAG_CONTENT[tag]}</{name}>")
+    return "\n\n".join(parts)
+
+
+@pytest.mark.parametrize("reply", [
+    tagged(),
+    tagged(end_tags=False),
+    tagged(order=("question", "answer", "description", "candidate questions")),
+    "Here is my work.\n" + tagged() + "\nLet me know if you need anything else.",
+    tagged(style="xml"),
+    tagged().replace("<start of", "<START OF").replace("<end of", "<End Of"),
+    tagged().replace("<start of candidate questions>", "<start_of_candidate_questions>"),
+], ids=["allava", "no-end-tags", "any-order", "preamble-sign-off", "xml", "case", "underscores"])
+def test_tagged_sections_are_read(reply):
+    assert parse_response("laion", reply) == EXPECTED_LAION
+
+
+@pytest.mark.parametrize("fenced", [False, True])
+def test_a_json_object_is_read(fenced):
+    data = {"image_description": DESCRIPTION, "candidate_questions": QUESTIONS,
+            "chosen_question": 3, "detailed-answer": ANSWER}
+    reply = json.dumps(data, indent=2)
+    if fenced:
+        reply = f"Here you go:\n```json\n{reply}\n```"
+    assert parse_response("laion", reply) == EXPECTED_LAION
+
+
+@pytest.mark.parametrize("label", ["Description -", "Description \u2014", "DESCRIPTION:",
+                                   "#### description", "**Image description**",
+                                   "Caption:"])
+def test_labels_in_other_styles_and_synonyms(label):
+    reply = laion_reply().replace("### Description", label)
+    assert parse_response("laion", reply) == EXPECTED_LAION
+
+
+def test_synonyms_of_every_section():
+    reply = laion_reply(h=("## Caption", "## Candidate questions", "## Selected question",
+                           "## Response"))
+    assert parse_response("laion", reply) == EXPECTED_LAION
+
+
+def test_a_sign_off_after_the_last_section_is_not_part_of_it():
+    reply = laion_reply() + "\nI hope this helps! Let me know if you have more questions."
+    assert parse_response("laion", reply)["answer"] == ANSWER
+    text = ANSWER + "\n\nFeel free to ask if anything is unclear."
+    assert parse_response("text", text) == {"answer": ANSWER}
+
+
+def test_vflan_reads_past_an_echoed_question():
+    reply = f"**Question:** Why is it here?\n**Description:** {DESCRIPTION}\n**Response:** {ANSWER}"
+    assert parse_response("vflan", reply) == {"description": DESCRIPTION, "answer": ANSWER}
+
+
+def test_text_mode_reads_a_tagged_answer_but_not_a_label_in_the_middle():
+    assert parse_response("text", f"<start of answer>\n{ANSWER}\n<end of answer>") == {"answer": ANSWER}
+    inner = f"First, work it out step by step.\nAnswer: {ANSWER}"
+    assert parse_response("text", inner) == {"answer": inner}
+
+
 # --- prompts -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
@@ -366,6 +441,27 @@ def test_a_reply_laid_out_as_the_prompt_asks_parses(mode):
     reply = "\n\n".join(f"{heading}\n{content[heading]}" for heading in headings)
     parsed = parse_response(mode, reply)
     assert parsed["description"] == DESCRIPTION and parsed["answer"] == ANSWER
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_allava_tags_set_asks_for_tagged_sections_and_such_a_reply_parses(mode):
+    """Replace what the prompt puts between each tag pair with content: the result parses."""
+    prompts = load_prompts(mode, prompt_set="allava_tags")
+    assert (PROMPT_SETS["allava_tags"] / f"{mode}.yaml").read_text().lstrip().startswith("#")
+    assert "###" not in prompts.user
+    tags = re.findall(r"^<start of ([a-z ]+)>$", prompts.user, re.MULTILINE)
+    assert tags == {"laion": ["description", "candidate questions", "question", "answer"],
+                    "vflan": ["description", "answer"], "text": ["answer"]}[mode]
+    reply = "\n".join(f"<start of {tag}>\n{TAG_CONTENT[tag]}\n<end of {tag}>" for tag in tags)
+    parsed = parse_response(mode, reply)
+    assert parsed["answer"] == ANSWER
+    if mode == "laion":
+        assert parsed == EXPECTED_LAION
+
+
+def test_an_unknown_prompt_set_names_the_packaged_ones():
+    with pytest.raises(ValueError, match="headings.*allava_tags"):
+        load_prompts("laion", prompt_set="fancy")
 
 
 def test_image_prompts_tell_the_teacher_not_to_mention_the_provided_image():
@@ -545,3 +641,12 @@ def test_pick_caption_instruction_is_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, timeout=60)
     assert json.loads(out.stdout) == here
+
+
+@pytest.mark.parametrize("opening, dropped", [
+    ("Sure! Here is a detailed answer.", True), ("Here is my answer:", True),
+    ("Certainly!", True), ("Sure, a bicycle left by a door is usually a short visit.", False),
+    ("Here are the three reasons the owner is likely inside.", False)])
+def test_text_mode_drops_an_opening_that_only_introduces_the_answer(opening, dropped):
+    parsed = parse_response("text", f"{opening}\n\n{ANSWER}")
+    assert parsed == {"answer": ANSWER if dropped else f"{opening}\n\n{ANSWER}"}

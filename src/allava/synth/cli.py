@@ -1,7 +1,8 @@
 """`allava synth`: distil captions and QA (or text answers) from an OpenAI-compatible teacher.
 
 Rerun the same command after an interruption to continue; `--shards DIR` also converts the
-records into training shards (as `allava data convert` does).
+records into training shards (as `allava data convert` does). `allava synth reparse OUT`
+re-parses the rejected replies of a job that is not running (allava.synth.reparse).
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from typing import Any
 from tqdm import tqdm
 
 from allava.data.convert import ConvertOptions, convert
-from allava.synth import costs
+from allava.synth import costs, reparse
 from allava.synth.engine import (JobSettings, SynthJob, TeacherUnavailable, image_data_url,
                                  job_identity, load_usage, save_usage)
 from allava.synth.inputs import MODES, InputError, WorkItem, read_items
 from allava.synth.output_store import OutputStore, record_files
-from allava.synth.prompts import build_messages, load_prompts
+from allava.synth.prompts import PROMPT_SETS, build_messages, load_prompts
+from allava.synth.structured import STRUCTURED_CHOICES, StructuredOutputRefused, response_format
 from allava.utils.chat_client import ChatClient
 from allava.utils.rate_limit import RateLimiter
 
@@ -32,9 +34,11 @@ EXAMPLES = """examples:
       --base-url https://api.openai.com/v1 --model gpt-4o --concurrency 16 --rpm 500
   allava synth --input questions.jsonl --out data/synth/vflan --mode vflan \\
       --base-url http://localhost:8000/v1 --model Qwen/Qwen2-VL-7B-Instruct
-  allava synth ... --dry-run          # one request and the estimated cost, no call
+  allava synth ... --dry-run             # one request and the estimated cost, no call
+  allava synth reparse data/synth/laion  # after a parser update: no request, see --help
 
-Rerun the same command after an interruption to continue.
+Rerun the same command after an interruption to continue. `allava synth reparse OUT` runs the
+current parser over OUT/rejects.jsonl and turns the replies it now accepts into records.
 """
 
 
@@ -60,8 +64,14 @@ def build_parser(prog: str = "allava-synth") -> argparse.ArgumentParser:
     parser.add_argument("--image-root", help="folder that image paths in a JSON list are "
                         "relative to (default: the list's folder)")
     parser.add_argument("--source", help="prefix of record ids (default synth_<mode>)")
+    parser.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="headings",
+                        help="packaged prompts: headings (### Description ...) or allava_tags "
+                        "(<start of description> ... as ALLaVA asked); the parser reads both")
+    parser.add_argument("--structured", choices=STRUCTURED_CHOICES, default="auto",
+                        help="ask for a JSON object of the sections (response_format): auto "
+                        "(default; free text if the endpoint refuses it), on, off")
     parser.add_argument("--prompts", help="folder of your own prompt files <mode>.yaml "
-                        "(default: the package's allava/synth/resources/prompts)")
+                        "(replaces --prompt-set)")
     parser.add_argument("--prices", help="your own prices file (default: the package's "
                         "allava/synth/resources/prices.yaml)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
@@ -75,13 +85,16 @@ def build_parser(prog: str = "allava-synth") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str = "allava-synth") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reparse"]:  # the one subcommand; everything else is the flags-only run
+        return reparse.main(argv[1:], prog=f"{prog} reparse")
     args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
     except (InputError, FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    except TeacherUnavailable as error:
+    except (TeacherUnavailable, StructuredOutputRefused) as error:
         print(f"{prog}: stopped: {error}", file=sys.stderr)
         return 3
 
@@ -89,10 +102,12 @@ def main(argv: list[str] | None = None, prog: str = "allava-synth") -> int:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = args.source or f"synth_{args.mode}"
-    prompts = load_prompts(args.mode, Path(args.prompts) if args.prompts else None)
+    prompts = load_prompts(args.mode, Path(args.prompts) if args.prompts else None,
+                           prompt_set=args.prompt_set)
     prices = costs.load_prices(args.model, args.prices)
     settings = JobSettings(mode=args.mode, source=source, concurrency=args.concurrency,
-                           max_image_side=args.max_image_side, seed=args.seed, prices=prices)
+                           max_image_side=args.max_image_side, seed=args.seed, prices=prices,
+                           structured=args.structured)
     items = read_items(args.input, args.mode, args.image_root)
     if args.limit is not None:
         items = items[:args.limit]
@@ -118,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"items": len(items), "done_before": len(finished), "written": tally.written,
                       "rejected": tally.rejected, "rejected_by_reason": tally.rejected_by_reason,
                       "requests": usage.requests, "retries": usage.retries,
+                      "repairs": usage.repairs,
+                      "structured_output": tally.structured_output or (
+                          "json_schema" if job.response_format else "off"),
                       "estimated_cost_usd": usage.cost(prices)}, indent=2))
     if not completed:
         print("interrupted: rerun the same command to continue", file=sys.stderr)
@@ -176,6 +194,8 @@ def dry_run(args, settings: JobSettings, prompts, items: list[WorkItem]) -> int:
                               instruction=first.instruction)
     request = {"model": args.model, "max_tokens": prompts.max_tokens,
                "temperature": prompts.temperature, "messages": _shorten_images(messages)}
+    if settings.structured != "off" and response_format(args.mode) is not None:
+        request["response_format"] = response_format(args.mode)
     prompt_tokens = SynthJob.estimated_prompt_tokens(messages, image)
     total_prompt = prompt_tokens * len(usable)
     total_completion = prompts.max_tokens * len(usable)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,14 +19,18 @@ from allava.synth import costs
 from allava.synth.inputs import WorkItem, read_image_bytes
 from allava.synth.output_store import OutputStore
 from allava.synth.parsing import InvalidResponse, parse_response
-from allava.synth.prompts import PromptSet, build_messages, load_caption_instructions
-from allava.synth.records import (caption_record, instruct_record, pick_caption_instruction,
-                                  text_record)
-from allava.utils.chat_client import ChatClient, ChatRequestError
+from allava.synth.sections import label_name
+from allava.synth.structured import (STRUCTURED_CHOICES, StructuredOutputRefused,
+                                     refuses_structured_output, response_format)
+from allava.synth.prompts import (PromptSet, build_messages, load_caption_instructions,
+                                  repair_messages)
+from allava.synth.records import item_records
+from allava.utils.chat_client import ChatClient, ChatRequestError, Completion
 from allava.utils.usage import Usage
 
 _MIME = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 USAGE_FILE = "usage.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +44,8 @@ class JobSettings:
     # Stop the run after this many items in a row failed to reach the teacher (each after its
     # own retries): a dead endpoint should end the job, not reject every remaining item.
     max_consecutive_failures: int = 20
+    # Ask for a JSON object of the sections (allava.synth.structured): auto, on or off.
+    structured: str = "auto"
 
 
 class TeacherUnavailable(RuntimeError):
@@ -52,6 +59,7 @@ class JobTally:
     written: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    structured_output: str | None = None  # set when the run had to give it up
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -96,6 +104,12 @@ class SynthJob:
         self.tally = JobTally()
         self.consecutive_failures = 0
         self.instructions = load_caption_instructions() if settings.mode != "text" else []
+        if settings.structured not in STRUCTURED_CHOICES:
+            raise ValueError(f"structured must be one of {STRUCTURED_CHOICES}, "
+                             f"got {settings.structured!r}")
+        # None: free text (off, text mode, or an endpoint that refused it under `auto`).
+        self.response_format = (response_format(settings.mode) if settings.structured != "off"
+                                else None)
 
     async def run(self, items: list[WorkItem], on_progress: Callable[[], None] | None = None) -> JobTally:
         """Processes `items` (those not finished yet) with `concurrency` workers."""
@@ -130,9 +144,7 @@ class SynthJob:
                                   instruction=item.instruction)
         estimate = self.estimated_prompt_tokens(messages, image) + self.prompts.max_tokens
         try:
-            completion = await self.client.complete(
-                messages, max_tokens=self.prompts.max_tokens, temperature=self.prompts.temperature,
-                estimated_tokens=estimate)
+            completion = await self.ask(messages, estimate)
         except ChatRequestError as error:
             self.consecutive_failures += 1
             self._reject(item, f"teacher_{error.reason}", str(error))
@@ -149,19 +161,69 @@ class SynthJob:
         try:
             parsed = parse_response(self.settings.mode, completion.text)
         except InvalidResponse as error:
-            return self._reject(item, error.reason, error.detail, completion.text)
+            if not (error.repairable and self.prompts.repair):
+                return self._reject(item, error.reason, error.detail, completion.text)
+            parsed = await self.repair(item, messages, completion.text, error, estimate)
+            if parsed is None:
+                return
         self.store.write_records(self.records(item, parsed))
         self.tally.written += 1
 
+    async def ask(self, messages: list[dict], estimate: int) -> Completion:
+        """The teacher's completion, structured while the endpoint accepts it: under `auto`, a
+        refusal of response_format switches the run to free text and asks again."""
+        while True:
+            structure = self.response_format
+            try:
+                return await self.client.complete(
+                    messages, max_tokens=self.prompts.max_tokens,
+                    temperature=self.prompts.temperature, estimated_tokens=estimate,
+                    response_format=structure)
+            except ChatRequestError as error:
+                if structure is None or not refuses_structured_output(error):
+                    raise
+                if self.settings.structured == "on":
+                    raise StructuredOutputRefused(
+                        f"the endpoint refuses structured output ({error.message}); rerun with "
+                        "--structured auto or off: finished items are kept") from None
+                if self.response_format is not None:  # the first refusal of the run
+                    self.response_format = None
+                    self.tally.structured_output = "refused by the endpoint: free text"
+                    log.warning("the endpoint refuses structured output (%s); the run goes on "
+                                "in free text", error.message)
+
+    async def repair(self, item: WorkItem, messages: list[dict], reply: str,
+                     error: InvalidResponse, estimate: int) -> dict[str, Any] | None:
+        """One follow-up turn in the same conversation asking for the one missing section; the
+        fields of reply + repair, or None after rejecting the item with both replies kept."""
+        section = label_name(error.sections[0], self.settings.mode)
+        follow_up = repair_messages(self.prompts, messages, reply, section)
+        try:
+            completion = await self.client.complete(
+                follow_up, max_tokens=self.prompts.max_tokens,
+                temperature=self.prompts.temperature,
+                estimated_tokens=estimate + costs.text_tokens(reply))  # the image is sent again
+        except ChatRequestError as failure:
+            self._reject(item, error.reason, f"{error.detail}; the repair turn failed: {failure}",
+                         reply)
+            return None
+        self.usage.repairs += 1
+        self.usage.repair_prompt_tokens += completion.prompt_tokens
+        self.usage.repair_completion_tokens += completion.completion_tokens
+        if completion.finish_reason == "length":
+            self._reject(item, "truncated_response", "the repair turn hit max_tokens", reply,
+                         completion.text)
+            return None
+        try:
+            return parse_response(self.settings.mode, reply, repair=completion.text)
+        except InvalidResponse as second:
+            self._reject(item, second.reason, f"after a repair turn: {second.detail}", reply,
+                         completion.text)
+            return None
+
     def records(self, item: WorkItem, parsed: dict[str, Any]) -> list[dict[str, Any]]:
-        source = self.settings.source
-        if self.settings.mode == "text":
-            return [text_record(source, item.item_id, item.instruction, parsed["answer"])]
-        instruction = pick_caption_instruction(self.instructions, item.item_id, self.settings.seed)
-        question = parsed.get("question") or item.question
-        return [caption_record(source, item.item_id, item.image_name, parsed["description"],
-                               instruction),
-                instruct_record(source, item.item_id, item.image_name, question, parsed["answer"])]
+        return item_records(self.settings.mode, self.settings.source, item, parsed,
+                            self.instructions, self.settings.seed)
 
     @staticmethod
     def estimated_prompt_tokens(messages: list[dict], image: ImagePayload | None) -> int:
@@ -169,8 +231,9 @@ class SynthJob:
                            [p for p in m["content"] if p.get("type") == "text"] for m in messages])
         return costs.text_tokens(text) + (costs.image_tokens(image.width, image.height) if image else 0)
 
-    def _reject(self, item: WorkItem, reason: str, detail: str = "", raw: str | None = None) -> None:
-        self.store.write_reject(item.item_id, reason, detail, raw)
+    def _reject(self, item: WorkItem, reason: str, detail: str = "", raw: str | None = None,
+                repair: str | None = None) -> None:
+        self.store.write_reject(item.item_id, reason, detail, raw, repair)
         self.tally.reject(reason)
 
 

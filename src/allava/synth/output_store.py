@@ -5,8 +5,9 @@ Records are appended and flushed one line at a time (an item's Caption line befo
 line), so a process killed at any instant leaves at most one incomplete last line per file and
 at most one item with a Caption but no Instruct record. `recover()` removes exactly those, and
 the rejects that deserve another try (the teacher was unreachable), then says which items are
-finished. Flushed lines survive a killed process; they are not fsynced, so a power cut may
-cost the last moments of work, which the next run redoes.
+finished; `recover_records()` does the record files only (`allava synth reparse` handles the
+rejects itself). Flushed lines survive a killed process; they are not fsynced, so a power cut
+may cost the last moments of work, which the next run redoes.
 """
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ from allava.utils.jsonl_files import complete_lines, rewrite_lines
 # Rejects with these reason prefixes are retried by the next run: nothing was wrong with the item.
 RETRYABLE_PREFIXES = ("teacher_",)
 JOB_FILE = "job.json"
+REJECTS_FILE = "rejects.jsonl"
+DETAIL_MAX_CHARS = 500  # a reject's detail is a hint for a person, not a log
+
+
+def reject_entry(item_id: str, reason: str, detail: str = "",
+                 raw_response: str | None = None, repair_response: str | None = None
+                 ) -> dict[str, Any]:
+    """One line of rejects.jsonl (`repair_response`: the reply to a repair turn, when one was
+    sent)."""
+    entry = {"id": item_id, "reason": reason, "detail": detail[:DETAIL_MAX_CHARS],
+             "raw_response": raw_response}
+    if repair_response is not None:
+        entry["repair_response"] = repair_response
+    return entry
 
 
 def record_files(mode: str) -> tuple[str, ...]:
@@ -55,7 +70,15 @@ class OutputStore:
     # --- recovery ----------------------------------------------------------------------------
     def recover(self) -> tuple[set[str], dict[str, int]]:
         """Cleans up after an interrupted run; returns (finished item ids, what was removed)."""
-        removed = {"incomplete_lines": 0, "partial_items": 0, "retried_rejects": 0}
+        complete, removed = self.recover_records()
+        rejected, removed["retried_rejects"], cut = self._recover_rejects()
+        removed["incomplete_lines"] += cut
+        return complete | rejected, removed
+
+    def recover_records(self) -> tuple[set[str], dict[str, int]]:
+        """Drops torn lines and items missing a record from the record files; returns (the ids
+        of items with all their records, what was removed). Leaves rejects.jsonl alone."""
+        removed = {"incomplete_lines": 0, "partial_items": 0}
         per_file, torn = {}, {}
         for name in self.files:
             lines, torn[name] = complete_lines(self.out / name)
@@ -67,19 +90,22 @@ class OutputStore:
             removed["partial_items"] += len(entries) - len(kept)
             if len(kept) != len(entries) or torn[name]:
                 rewrite_lines(self.out / name, kept)
-        reject_lines, cut = complete_lines(self.out / "rejects.jsonl")
-        removed["incomplete_lines"] += cut
+        return complete, removed
+
+    def _recover_rejects(self) -> tuple[set[str], int, int]:
+        """Drops the rejects to retry and a torn last line; returns (the ids still rejected,
+        rejects dropped for a retry, torn lines dropped)."""
+        reject_lines, cut = complete_lines(self.out / REJECTS_FILE)
         final, rejected = [], set()
         for line in reject_lines:
             entry = json.loads(line)
             if str(entry.get("reason", "")).startswith(RETRYABLE_PREFIXES):
-                removed["retried_rejects"] += 1
                 continue
             final.append(line)
             rejected.add(str(entry["id"]))
         if len(final) != len(reject_lines) or cut:
-            rewrite_lines(self.out / "rejects.jsonl", final)
-        return complete | rejected, removed
+            rewrite_lines(self.out / REJECTS_FILE, final)
+        return rejected, len(reject_lines) - len(final), cut
 
     def _item_id(self, name: str, line: str) -> str:
         return str(json.loads(line)["id"]).removeprefix(self._prefixes[name])
@@ -91,9 +117,9 @@ class OutputStore:
             self._append(name, record)
 
     def write_reject(self, item_id: str, reason: str, detail: str = "",
-                     raw_response: str | None = None) -> None:
-        self._append("rejects.jsonl", {"id": item_id, "reason": reason, "detail": detail[:500],
-                                       "raw_response": raw_response})
+                     raw_response: str | None = None, repair_response: str | None = None) -> None:
+        self._append(REJECTS_FILE, reject_entry(item_id, reason, detail, raw_response,
+                                                repair_response))
 
     def _append(self, name: str, entry: dict[str, Any]) -> None:
         handle = self._handles.get(name)

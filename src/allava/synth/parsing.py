@@ -1,9 +1,9 @@
-"""Split a teacher's reply into its parts and decide whether it is good enough to keep.
+"""Turn a teacher's reply into fields and decide whether it is good enough to keep.
 
-The prompts in allava/synth/resources/prompts ask for sections under fixed headings ("### Description",
-...). Teachers drift from the requested layout in small ways, so headings are recognised in
-several spellings and in any order; what cannot be repaired is rejected with an InvalidResponse
-whose `reason` is one of REASONS, for the pipeline to count and log.
+The sections are found by allava.synth.sections, in whatever layout the teacher wrote them
+(headings, labels, tags, JSON); here they are checked and cleaned. What cannot be used is
+rejected with an InvalidResponse whose `reason` is one of REASONS, for the pipeline to count,
+log and (allava.synth.reparse) read again after a parser update.
 
 Decisions:
 - More than five questions: the first five are kept. The list is metadata (only the chosen
@@ -11,17 +11,16 @@ Decisions:
   request again. Fewer than five is rejected: the teacher did not do the task as asked.
 - A chosen question that is not among the five (teachers paraphrase) is kept as written, minus
   any leading number; a bare reference ("3", "Question 3") is resolved to that question.
-- A heading that appears a second time is ordinary text of the current section, and nothing
-  inside a fenced code block counts as a heading.
 - A code fence around the whole reply is removed. In text mode only a fence labelled markdown
   is, since a text answer may legitimately be one bare code block.
+- A last paragraph that only offers more help ("Let me know if ...") is not part of a section.
 """
 from __future__ import annotations
 
 import re
-import textwrap
 
 from allava.synth.prompts import check_mode
+from allava.synth.sections import drop_preamble, drop_sign_off, label_name, split_sections
 
 REASONS = (
     "empty_response",  # nothing but whitespace (or an empty fence)
@@ -34,7 +33,7 @@ REASONS = (
     "answer_too_long",
 )
 
-# The headings the prompts ask for, as the prompt files must spell them.
+# The headings the package's default prompts ask for (allava/synth/resources/prompts/*.yaml).
 HEADINGS = {
     "description": "### Description",
     "questions": "### Questions",
@@ -48,32 +47,33 @@ SECTIONS = {
 }
 NUM_QUESTIONS = 5
 
-# Other names a teacher gives the same sections (matched case-insensitively).
-_ALIASES = {
-    "description": ("description", "detailed description", "image description", "caption"),
-    "questions": ("questions", "complex questions", "candidate questions", "five questions"),
-    "chosen_question": ("chosen question", "selected question", "picked question", "question"),
-    "answer": ("answer", "detailed answer", "final answer"),
-}
-
 
 class InvalidResponse(ValueError):
     """A teacher reply that cannot be used; `reason` is a key of REASONS, `detail` says more."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, sections: tuple[str, ...] = ()) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown rejection reason {reason!r}")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.sections = sections  # missing_section / empty_section: the keys of those sections
+
+    @property
+    def repairable(self) -> bool:
+        """One section missing or empty: one follow-up turn asking for it may save the reply."""
+        return self.reason in ("missing_section", "empty_section") and len(self.sections) == 1
 
 
-def parse_response(mode: str, text: str, *, min_answer_words: int = 8,
-                   max_answer_chars: int = 8000) -> dict:
+def parse_response(mode: str, text: str, *, repair: str | None = None,
+                   min_answer_words: int = 8, max_answer_chars: int = 8000) -> dict:
     """The fields of a valid reply, or InvalidResponse.
 
     laion -> {"description", "questions" (5 str), "question", "answer"};
     vflan -> {"description", "answer"}; text -> {"answer"}.
+    `repair`: the teacher's reply to a follow-up turn that asked for the one section `text`
+    lacked; its sections fill those missing or empty in `text` (a repair without any label is
+    taken as the one section asked for).
     """
     check_mode(mode)
     text = _normalise(text)
@@ -84,9 +84,10 @@ def parse_response(mode: str, text: str, *, min_answer_words: int = 8,
         raise InvalidResponse("refusal", f"the reply opens with a refusal: {text[:80]!r}")
 
     if mode == "text":
-        fields = {"answer": _drop_leading_answer_heading(text)}
+        fields = {"answer": _text_answer(text)}
     else:
-        fields = _required_sections(mode, text)
+        sections = _required_sections(mode, text, repair)
+        fields = {key: sections[key] for key in SECTIONS[mode]}
         if looks_like_refusal(fields["description"]):
             raise InvalidResponse("refusal", "the description is a refusal")
     if not fields["answer"]:
@@ -131,7 +132,6 @@ def looks_like_refusal(text: str) -> bool:
 # --- sections --------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+-]*)[ \t]*$")
-_RULE = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # a markdown horizontal rule
 
 
 def _normalise(text: str) -> str:
@@ -153,81 +153,42 @@ def _strip_wrapping_fence(text: str, *, markdown_only: bool) -> str:
     return "\n".join(lines[1:-1]).strip()
 
 
-def _heading_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
-    aliases = sorted((alias for key in keys for alias in _ALIASES[key]), key=len, reverse=True)
-    names = "|".join(re.escape(alias).replace(r"\ ", r"[ \t]+") for alias in aliases)
-    return re.compile(
-        r"^[ \t]*(?P<hashes>\#{1,6})?[ \t]*(?P<open>\*\*|__)?[ \t]*(?:\d{1,2}[.)][ \t]*)?"
-        rf"(?P<name>{names})[ \t]*(?P<close>\*\*|__)?[ \t]*(?P<colon>:)?[ \t]*"
-        r"(?P<close_after>\*\*|__)?[ \t]*(?P<rest>.*)$",
-        re.IGNORECASE)
-
-
-def _match_heading(line: str, pattern: re.Pattern[str], keys: tuple[str, ...]) -> tuple[str, str] | None:
-    """(section key, text after the heading on the same line), when `line` is a heading.
-
-    "### Answer", "## Answer:", "**Answer**", "**Answer:** text", "Answer: text", "Answer" alone.
-    Text after the name needs a colon before it, so that a sentence starting with "Answer" or
-    "Description" is not taken for a heading.
-    """
-    match = pattern.match(line)
-    if match is None:
-        return None
-    if match["open"] and not (match["close"] or match["close_after"]):
-        return None
-    if match["rest"] and not match["colon"]:
-        return None
-    name = " ".join(match["name"].lower().split())
-    key = next(key for key in keys if name in _ALIASES[key])
-    return key, match["rest"].strip()
-
-
-def _split_sections(text: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """Section key -> its text, for the headings found. Text before the first one is dropped."""
-    pattern = _heading_pattern(keys)
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    in_code = False
-    for line in text.split("\n"):
-        if _FENCE.match(line):
-            in_code = not in_code
-        heading = None if in_code else _match_heading(line, pattern, keys)
-        if heading and heading[0] not in sections:
-            current, rest = heading
-            sections[current] = [rest] if rest else []
-        elif current is not None:
-            sections[current].append(line)
-    return {key: _clean_block(lines) for key, lines in sections.items()}
-
-
-def _clean_block(lines: list[str]) -> str:
-    """Join a section's lines, dropping blank lines and horizontal rules at either end."""
-    while lines and (not lines[0].strip() or _RULE.match(lines[0])):
-        lines = lines[1:]
-    while lines and (not lines[-1].strip() or _RULE.match(lines[-1])):
-        lines = lines[:-1]
-    return textwrap.dedent("\n".join(lines)).strip()  # dedent: keep list indents relative
-
-
-def _required_sections(mode: str, text: str) -> dict[str, str]:
+def _required_sections(mode: str, text: str, repair: str | None = None) -> dict[str, str]:
     keys = SECTIONS[mode]
-    sections = _split_sections(text, keys)
-    missing = [HEADINGS[key] for key in keys if key not in sections]
+    sections = split_sections(mode, text)
+    if repair is not None:
+        sections = _with_repair(mode, sections, repair)
+    missing = [key for key in keys if key not in sections]
     if missing:
-        raise InvalidResponse("missing_section", f"no {', '.join(missing)} section")
-    empty = [HEADINGS[key] for key in keys if not sections[key]]
+        raise InvalidResponse("missing_section",
+                              f"no {', '.join(label_name(key, mode) for key in missing)} section",
+                              tuple(missing))
+    empty = [key for key in keys if not sections[key]]
     if empty:
-        raise InvalidResponse("empty_section", f"nothing under {', '.join(empty)}")
+        raise InvalidResponse("empty_section",
+                              f"nothing under {', '.join(label_name(key, mode) for key in empty)}",
+                              tuple(empty))
     return sections
 
 
-def _drop_leading_answer_heading(text: str) -> str:
-    """Text mode needs no heading, but a teacher may still open with "Answer:"; drop it."""
-    first, _, rest = text.partition("\n")
-    heading = _match_heading(first, _heading_pattern(("answer",)), ("answer",))
-    if heading is None:
-        return text
-    return "\n".join(part for part in (heading[1], rest.strip()) if part).strip()
+def _with_repair(mode: str, sections: dict[str, str], repair: str) -> dict[str, str]:
+    lacking = [key for key in SECTIONS[mode] if not sections.get(key)]
+    repair = _strip_wrapping_fence(_normalise(repair), markdown_only=False)
+    supplied = split_sections(mode, repair)
+    if not supplied and len(lacking) == 1:
+        supplied = {lacking[0]: drop_sign_off(drop_preamble(repair))}
+    return {**sections, **{key: supplied[key] for key in lacking if supplied.get(key)}}
+
+
+def _text_answer(text: str) -> str:
+    """Text mode needs no heading, but a teacher may still open with a label, a tag or a JSON
+    object; a label further down ("... Answer: 42") is part of the answer."""
+    first_line = text.split("\n", 1)[0]
+    if text.startswith("{") or split_sections("text", first_line):
+        answer = split_sections("text", text).get("answer")
+        if answer is not None:
+            return answer
+    return drop_sign_off(drop_preamble(text))
 
 
 # --- questions -------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Teacher prompts: load the editable YAML templates and turn them into OpenAI chat messages.
 
-The wording lives in YAML files shipped with the package,
-`allava/synth/resources/prompts/<mode>.yaml` (read through importlib.resources), so that it can be
-tuned without touching code: copy the folder, edit the copies and pass it as `directory`
-(`allava synth --prompts DIR`). Only the section headings are a contract with
-`allava.synth.parsing`.
+The wording lives in YAML files shipped with the package, one folder per prompt set
+(`allava/synth/resources/prompts/<mode>.yaml` for `headings`, `.../allava_tags/<mode>.yaml` for
+ALLaVA's tag layout; read through importlib.resources), so that it can be tuned without touching
+code: copy a folder, edit the copies and pass it as `directory` (`allava synth --prompts DIR`).
+The parser (allava.synth.sections) finds sections in either layout, whichever was asked for.
 """
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ MODES = ("laion", "vflan", "text")
 # The defaults, inside the package (Traversables: they may live in a zipped wheel).
 SYNTH_RESOURCES = resource("allava.synth", "resources")
 PROMPT_DIR = SYNTH_RESOURCES / "prompts"
+# Packaged prompt sets: the same tasks, asking for different layouts (the parser reads both).
+# headings: "### Description" ...; allava_tags: "<start of description>" ... as ALLaVA asked.
+PROMPT_SETS = {"headings": PROMPT_DIR, "allava_tags": PROMPT_DIR / "allava_tags"}
 CAPTION_INSTRUCTIONS_PATH = SYNTH_RESOURCES / "caption_instructions.yaml"
 
 # The placeholder each mode's user template must contain (laion needs none: the image is the input).
@@ -37,6 +40,8 @@ class PromptSet:
     user: str
     max_tokens: int
     temperature: float
+    # The follow-up turn for a reply that lacks one section ({section}: its name); None: no repair.
+    repair: str | None = None
 
 
 def check_mode(mode: str) -> None:
@@ -44,11 +49,15 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown synth mode {mode!r}; known modes: {', '.join(MODES)}")
 
 
-def load_prompts(mode: str, directory: ResourcePath | None = None) -> PromptSet:
-    """The prompt set of `mode`, read from `<directory>/<mode>.yaml` (default: PROMPT_DIR, the
-    package's `allava/synth/resources/prompts`)."""
+def load_prompts(mode: str, directory: ResourcePath | None = None,
+                 prompt_set: str = "headings") -> PromptSet:
+    """The prompts of `mode`, read from `<directory>/<mode>.yaml`; without a directory, from the
+    packaged set `prompt_set` (PROMPT_SETS)."""
     check_mode(mode)
-    path = user_or_default(directory, PROMPT_DIR) / f"{mode}.yaml"
+    if prompt_set not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {prompt_set!r}; packaged sets: "
+                         f"{', '.join(PROMPT_SETS)}")
+    path = user_or_default(directory, PROMPT_SETS[prompt_set]) / f"{mode}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"prompt file for mode {mode!r} not found: {path}")
     data = _read_yaml_mapping(path)
@@ -67,7 +76,10 @@ def load_prompts(mode: str, directory: ResourcePath | None = None) -> PromptSet:
     placeholder = _PLACEHOLDER[mode]
     if placeholder and "{" + placeholder + "}" not in user:
         raise ValueError(f"{path}: the `user` template of mode {mode!r} must contain {{{placeholder}}}")
-    return PromptSet(mode, system, user, max_tokens, float(temperature))
+    repair = data.get("repair")
+    if repair is not None and not (isinstance(repair, str) and "{section}" in repair):
+        raise ValueError(f"{path}: `repair` must be a string containing {{section}}, got {repair!r}")
+    return PromptSet(mode, system, user, max_tokens, float(temperature), repair)
 
 
 def load_caption_instructions(path: ResourcePath | None = None) -> list[str]:
@@ -123,6 +135,16 @@ def build_messages(
             {"type": "text", "text": text},
         ]})
     return messages
+
+
+def repair_messages(prompts: PromptSet, messages: list[dict[str, Any]], reply: str,
+                    section: str) -> list[dict[str, Any]]:
+    """The conversation of `messages` and the teacher's `reply`, then the prompt set's repair
+    turn asking for the one missing `section` (its name, e.g. "answer")."""
+    if not prompts.repair:
+        raise ValueError(f"the {prompts.mode} prompts have no `repair` template")
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": prompts.repair.replace("{section}", section)}]
 
 
 def render(template: str, **values: str | None) -> str:

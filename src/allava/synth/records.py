@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from allava.synth.inputs import WorkItem
+
 IMAGE_TOKEN = "<image>"
 
 
@@ -39,6 +41,20 @@ def pick_caption_instruction(instructions: list[str], item_id: str, seed: int = 
         raise ValueError("no caption instructions to pick from")
     digest = hashlib.sha256(f"{seed}:{item_id}".encode("utf-8")).digest()
     return instructions[int.from_bytes(digest[:8], "big") % len(instructions)]
+
+
+def item_records(mode: str, source: str, item: WorkItem, parsed: dict[str, Any],
+                 instructions: list[str], seed: int) -> list[dict[str, Any]]:
+    """The records of one item from its parsed reply, in record-file order: a text record, or
+    a Caption (instruction picked by seed and id) and an Instruct record. The engine and
+    `allava synth reparse` both call this, so a re-parsed reply gives the same records."""
+    if mode == "text":
+        return [text_record(source, item.item_id, item.instruction, parsed["answer"])]
+    instruction = pick_caption_instruction(instructions, item.item_id, seed)
+    question = parsed.get("question") or item.question
+    return [caption_record(source, item.item_id, item.image_name, parsed["description"],
+                           instruction),
+            instruct_record(source, item.item_id, item.image_name, question, parsed["answer"])]
 
 
 def _record(record_id: str, human: str, gpt: str, image: str | None = None) -> dict[str, Any]:

@@ -151,8 +151,10 @@ class ChatClient:
         return ChatRequestError(reason, message, status=status, attempts=attempts)
 
     async def complete(self, messages: list[dict], *, max_tokens: int, temperature: float = 0.2,
-                       estimated_tokens: int | None = None) -> Completion:
-        """One chat completion; raises ChatRequestError when given up on (see the module docstring)."""
+                       estimated_tokens: int | None = None,
+                       response_format: dict | None = None) -> Completion:
+        """One chat completion; raises ChatRequestError when given up on (see the module docstring).
+        `response_format` (e.g. a JSON schema) is sent when given."""
         estimate = estimated_tokens if estimated_tokens is not None else max_tokens + 1000
         attempt = 0
         while True:
@@ -166,10 +168,12 @@ class ChatClient:
                 # every message part to transform typed parameters, a large share of the client's
                 # CPU per request at high concurrency (benchmarks/synth_throughput.py measures
                 # it); our messages are already in wire format.
-                response = await self._client.post(
-                    "/chat/completions", cast_to=ChatCompletion,
-                    body={"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                          "temperature": temperature})
+                body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                        "temperature": temperature}
+                if response_format is not None:
+                    body["response_format"] = response_format
+                response = await self._client.post("/chat/completions", cast_to=ChatCompletion,
+                                                   body=body)
             except openai.APITimeoutError:  # before APIConnectionError: it is a subclass
                 reason, message = "timeout", "no response within the timeout"
             except openai.APIConnectionError as exc:

@@ -15,6 +15,10 @@ class Usage:
     failures: int = 0           # requests given up on (ChatRequestError raised)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Follow-up turns that asked for a missing section, and their tokens (a part of the totals).
+    repairs: int = 0
+    repair_prompt_tokens: int = 0
+    repair_completion_tokens: int = 0
 
     def add(self, other: "Usage") -> "Usage":
         """Adds `other` into this one (e.g. the usage of a previous, resumed run); returns self."""
