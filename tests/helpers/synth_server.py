@@ -29,6 +29,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0                   # seconds to wait before answering (latency, timeouts)
     body: bytes | None = None            # replaces the whole body (malformed responses)
+    finish_reason: str = "stop"          # "length": a reply cut at max_tokens
 
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -73,7 +74,7 @@ def image_colours(request: dict) -> list[tuple[int, int, int]]:
     return colours
 
 
-def _completion_body(request: dict, content: str | None) -> dict:
+def completion_body(request: dict, content: str | None, finish_reason: str = "stop") -> dict:
     completion_tokens = len(content) // 4 if content else 0
     prompt_tokens = estimate_prompt_tokens(request)
     return {
@@ -81,14 +82,14 @@ def _completion_body(request: dict, content: str | None) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "loopback"),
-        "choices": [{"index": 0, "finish_reason": "stop",
+        "choices": [{"index": 0, "finish_reason": finish_reason,
                      "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }
 
 
-def _error_body(status: int, message: str | None) -> dict:
+def error_body(status: int, message: str | None) -> dict:
     kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     try:
         default = HTTPStatus(status).phrase
@@ -97,12 +98,51 @@ def _error_body(status: int, message: str | None) -> dict:
     return {"error": {"message": message or default, "type": kind, "code": str(status)}}
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the listen backlog: many clients connecting at once
 
     def handle_error(self, request, client_address):
         pass  # a client that timed out and hung up is expected here, not a test failure
+
+
+def scripted_reply(responder: Callable[[dict, int], Reply], request: dict, index: int) -> Reply:
+    try:
+        return responder(request, index)
+    except Exception as exc:  # a broken script shows up as a 500, not a hang
+        return Reply(status=500, content=f"responder raised {exc!r}")
+
+
+def reply_body(request: dict, reply: Reply) -> bytes:
+    """The HTTP body of `reply` to a chat-completions `request`."""
+    if reply.body is not None:
+        return reply.body
+    if reply.status == 200:
+        return json.dumps(completion_body(request, reply.content, reply.finish_reason)).encode()
+    return json.dumps(error_body(reply.status, reply.content)).encode()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """The request handler both loopback servers build on: keep-alive JSON answers."""
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    timeout = 30  # an idle keep-alive connection frees its thread eventually
+    # TCP_NODELAY, as production servers (uvicorn, vLLM) set it: the headers and the body go
+    # out in two writes, and with Nagle's algorithm the body would wait for the client's
+    # delayed ACK (~40 ms on Linux), adding that to every request's latency.
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict) -> None:
+        self.send_response(status)
+        if not any(name.lower() == "content-type" for name in headers):
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class LoopbackTeacher:
@@ -113,7 +153,7 @@ class LoopbackTeacher:
         self.requests: list[dict] = []
         self.headers_seen: list[dict] = []  # header names lower-cased
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread: threading.Thread | None = None
 
@@ -136,50 +176,21 @@ class LoopbackTeacher:
     def _handler_class(self):
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-            timeout = 30  # an idle keep-alive connection frees its thread eventually
-            # TCP_NODELAY, as production servers (uvicorn, vLLM) set it: the headers and the body
-            # go out in two writes, and with Nagle's algorithm the body would wait for the
-            # client's delayed ACK (~40 ms on Linux), adding that to every request's latency.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: bytes, headers: dict) -> None:
-                self.send_response(status)
-                if not any(name.lower() == "content-type" for name in headers):
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in headers.items():
-                    self.send_header(name, str(value))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path.rstrip("/") != "/v1/chat/completions":
-                    self._send(404, json.dumps(_error_body(404, f"no route {self.path}")).encode(), {})
+                    self._send(404, json.dumps(error_body(404, f"no route {self.path}")).encode(), {})
                     return
                 try:
                     request = json.loads(raw)
                 except ValueError:
-                    self._send(400, json.dumps(_error_body(400, "body is not JSON")).encode(), {})
+                    self._send(400, json.dumps(error_body(400, "body is not JSON")).encode(), {})
                     return
                 index = owner._record(request, {k.lower(): v for k, v in self.headers.items()})
-                try:
-                    reply = owner.responder(request, index)
-                except Exception as exc:  # a broken script shows up as a 500, not a hang
-                    reply = Reply(status=500, content=f"responder raised {exc!r}")
+                reply = scripted_reply(owner.responder, request, index)
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.body is not None:
-                    body = reply.body
-                elif reply.status == 200:
-                    body = json.dumps(_completion_body(request, reply.content)).encode()
-                else:
-                    body = json.dumps(_error_body(reply.status, reply.content)).encode()
-                self._send(reply.status, body, reply.headers)
+                self._send(reply.status, reply_body(request, reply), reply.headers)
 
         return Handler

@@ -15,13 +15,18 @@ PRICES_FILE = resource("allava.synth", "resources", "prices.yaml")
 
 def load_prices(model: str, path: ResourcePath | None = None) -> dict[str, float] | None:
     """The model's `{input_per_million, output_per_million}` from `path` (default: PRICES_FILE),
-    or None when it is not listed."""
+    plus `batch_input_per_million`, `batch_output_per_million` (Batch API prices) when listed;
+    None when the model is not listed."""
     table = read_yaml(path, PRICES_FILE, "prices file")[1] or {}
     entry = table.get(model)
     if entry is None:
         return None
-    return {"input_per_million": float(entry["input_per_million"]),
-            "output_per_million": float(entry["output_per_million"])}
+    prices = {"input_per_million": float(entry["input_per_million"]),
+              "output_per_million": float(entry["output_per_million"])}
+    for key in ("batch_input_per_million", "batch_output_per_million"):
+        if key in entry:
+            prices[key] = float(entry[key])
+    return prices
 
 
 def text_tokens(text: str) -> int:

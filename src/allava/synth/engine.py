@@ -48,6 +48,16 @@ class JobSettings:
     structured: str = "auto"
 
 
+@dataclass(frozen=True)
+class RepairNeeded:
+    """A reply lacking one section, and what the follow-up turn asks for (online: at once; in
+    batch mode: in the next round's batch, so it is saved in the batch state as a dict)."""
+    reply: str
+    section: str  # the missing section's name, as the repair prompt says it
+    reason: str   # the parser's reason and detail, for the reject if the repair fails
+    detail: str
+
+
 class TeacherUnavailable(RuntimeError):
     """Too many consecutive items could not get an answer; the run stops (rerun to resume)."""
 
@@ -131,23 +141,15 @@ class SynthJob:
         return self.tally
 
     async def process(self, item: WorkItem) -> None:
-        if item.problem:
-            return self._reject(item, item.problem)
-        image_url, image = None, None
-        if self.settings.mode != "text":
-            try:
-                image_url, image = await asyncio.to_thread(
-                    image_data_url, item, self.settings.max_image_side, self.store.out)
-            except BadSample as error:
-                return self._reject(item, error.reason, error.detail)
-        messages = build_messages(self.prompts, image_data_url=image_url, question=item.question,
-                                  instruction=item.instruction)
-        estimate = self.estimated_prompt_tokens(messages, image) + self.prompts.max_tokens
+        prepared = await self.prepare(item)
+        if prepared is None:
+            return
+        messages, estimate = prepared
         try:
             completion = await self.ask(messages, estimate)
         except ChatRequestError as error:
             self.consecutive_failures += 1
-            self._reject(item, f"teacher_{error.reason}", str(error))
+            self.request_failed(item, error)
             if self.consecutive_failures >= self.settings.max_consecutive_failures:
                 raise TeacherUnavailable(
                     f"{self.consecutive_failures} items in a row got no answer from the teacher "
@@ -155,19 +157,73 @@ class SynthJob:
                     "same command: those items are retried") from None
             return
         self.consecutive_failures = 0
+        repair = self.handle_reply(item, completion)
+        if repair is not None:
+            await self.repair(item, messages, repair, estimate)
+
+    # --- the per-item steps, shared by the online run and the batch run (allava.synth.batch) --
+    async def prepare(self, item: WorkItem) -> tuple[list[dict], int] | None:
+        """The item's request messages and its estimated tokens (prompt + max completion), or
+        None after rejecting an item that cannot be asked (input problem, unreadable image)."""
+        if item.problem:
+            self.reject(item, item.problem)
+            return None
+        image_url, image = None, None
+        if self.settings.mode != "text":
+            try:
+                image_url, image = await asyncio.to_thread(
+                    image_data_url, item, self.settings.max_image_side, self.store.out)
+            except BadSample as error:
+                self.reject(item, error.reason, error.detail)
+                return None
+        messages = build_messages(self.prompts, image_data_url=image_url, question=item.question,
+                                  instruction=item.instruction)
+        return messages, self.estimated_prompt_tokens(messages, image) + self.prompts.max_tokens
+
+    def request_failed(self, item: WorkItem, error: ChatRequestError) -> None:
+        """The teacher gave no answer: a `teacher_` reject, which a rerun retries."""
+        self.reject(item, f"teacher_{error.reason}", str(error))
+
+    def handle_reply(self, item: WorkItem, completion: Completion) -> RepairNeeded | None:
+        """Writes the item's records, or its reject; returns what to ask for when the reply
+        lacks one section and the prompts have a repair turn."""
         if completion.finish_reason == "length":
-            return self._reject(item, "truncated_response", "the teacher hit max_tokens",
-                                completion.text)
+            self.reject(item, "truncated_response", "the teacher hit max_tokens", completion.text)
+            return None
         try:
             parsed = parse_response(self.settings.mode, completion.text)
         except InvalidResponse as error:
             if not (error.repairable and self.prompts.repair):
-                return self._reject(item, error.reason, error.detail, completion.text)
-            parsed = await self.repair(item, messages, completion.text, error, estimate)
-            if parsed is None:
-                return
-        self.store.write_records(self.records(item, parsed))
-        self.tally.written += 1
+                self.reject(item, error.reason, error.detail, completion.text)
+                return None
+            return RepairNeeded(completion.text, label_name(error.sections[0], self.settings.mode),
+                                error.reason, error.detail)
+        self._write(item, parsed)
+        return None
+
+    def repair_conversation(self, messages: list[dict], repair: RepairNeeded) -> list[dict]:
+        return repair_messages(self.prompts, messages, repair.reply, repair.section)
+
+    def handle_repair_reply(self, item: WorkItem, repair: RepairNeeded,
+                            completion: Completion) -> None:
+        """Keeps the item when reply + repair reply parse; rejects it with both otherwise."""
+        self.usage.repairs += 1
+        self.usage.repair_prompt_tokens += completion.prompt_tokens
+        self.usage.repair_completion_tokens += completion.completion_tokens
+        if completion.finish_reason == "length":
+            return self.reject(item, "truncated_response", "the repair turn hit max_tokens",
+                                repair.reply, completion.text)
+        try:
+            parsed = parse_response(self.settings.mode, repair.reply, repair=completion.text)
+        except InvalidResponse as second:
+            return self.reject(item, second.reason, f"after a repair turn: {second.detail}",
+                                repair.reply, completion.text)
+        self._write(item, parsed)
+
+    def repair_failed(self, item: WorkItem, repair: RepairNeeded, failure: str) -> None:
+        """The repair turn got no answer: the item is rejected for its first reply's fault."""
+        self.reject(item, repair.reason, f"{repair.detail}; the repair turn failed: {failure}",
+                     repair.reply)
 
     async def ask(self, messages: list[dict], estimate: int) -> Completion:
         """The teacher's completion, structured while the endpoint accepts it: under `auto`, a
@@ -192,34 +248,21 @@ class SynthJob:
                     log.warning("the endpoint refuses structured output (%s); the run goes on "
                                 "in free text", error.message)
 
-    async def repair(self, item: WorkItem, messages: list[dict], reply: str,
-                     error: InvalidResponse, estimate: int) -> dict[str, Any] | None:
-        """One follow-up turn in the same conversation asking for the one missing section; the
-        fields of reply + repair, or None after rejecting the item with both replies kept."""
-        section = label_name(error.sections[0], self.settings.mode)
-        follow_up = repair_messages(self.prompts, messages, reply, section)
+    async def repair(self, item: WorkItem, messages: list[dict], repair: RepairNeeded,
+                     estimate: int) -> None:
+        """One follow-up turn in the same conversation asking for the one missing section."""
         try:
             completion = await self.client.complete(
-                follow_up, max_tokens=self.prompts.max_tokens,
+                self.repair_conversation(messages, repair), max_tokens=self.prompts.max_tokens,
                 temperature=self.prompts.temperature,
-                estimated_tokens=estimate + costs.text_tokens(reply))  # the image is sent again
+                estimated_tokens=estimate + costs.text_tokens(repair.reply))  # the image is sent again
         except ChatRequestError as failure:
-            self._reject(item, error.reason, f"{error.detail}; the repair turn failed: {failure}",
-                         reply)
-            return None
-        self.usage.repairs += 1
-        self.usage.repair_prompt_tokens += completion.prompt_tokens
-        self.usage.repair_completion_tokens += completion.completion_tokens
-        if completion.finish_reason == "length":
-            self._reject(item, "truncated_response", "the repair turn hit max_tokens", reply,
-                         completion.text)
-            return None
-        try:
-            return parse_response(self.settings.mode, reply, repair=completion.text)
-        except InvalidResponse as second:
-            self._reject(item, second.reason, f"after a repair turn: {second.detail}", reply,
-                         completion.text)
-            return None
+            return self.repair_failed(item, repair, str(failure))
+        self.handle_repair_reply(item, repair, completion)
+
+    def _write(self, item: WorkItem, parsed: dict[str, Any]) -> None:
+        self.store.write_records(self.records(item, parsed))
+        self.tally.written += 1
 
     def records(self, item: WorkItem, parsed: dict[str, Any]) -> list[dict[str, Any]]:
         return item_records(self.settings.mode, self.settings.source, item, parsed,
@@ -231,7 +274,7 @@ class SynthJob:
                            [p for p in m["content"] if p.get("type") == "text"] for m in messages])
         return costs.text_tokens(text) + (costs.image_tokens(image.width, image.height) if image else 0)
 
-    def _reject(self, item: WorkItem, reason: str, detail: str = "", raw: str | None = None,
+    def reject(self, item: WorkItem, reason: str, detail: str = "", raw: str | None = None,
                 repair: str | None = None) -> None:
         self.store.write_reject(item.item_id, reason, detail, raw, repair)
         self.tally.reject(reason)

@@ -51,12 +51,14 @@ class ChatRequestError(Exception):
     """A request that was given up on. `reason` is a short stable key for counting and logging:
     rate_limited, server_error, timeout, connection_error, bad_request, empty_response."""
 
-    def __init__(self, reason: str, message: str, *, status: int | None = None, attempts: int = 1):
+    def __init__(self, reason: str, message: str, *, status: int | None = None, attempts: int = 1,
+                 tokens: tuple[int, int] = (0, 0)):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
         self.status = status
         self.attempts = attempts
+        self.tokens = tokens  # (prompt, completion) billed for an unusable 200 reply
 
     def __reduce__(self):  # picklable despite the keyword-only fields (worker processes)
         return (_rebuild_error, (self.reason, self.message, self.status, self.attempts))
@@ -99,6 +101,50 @@ def _server_message(exc: openai.APIStatusError) -> str:
         body = body.get("message", body)
     text = str(body) if body is not None else ""
     return text[:300] or f"HTTP {exc.status_code}"
+
+
+def status_reason(status: int) -> str:
+    """The ChatRequestError reason of an HTTP error status (the retryable ones are all but
+    bad_request)."""
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    if status == 408:
+        return "timeout"
+    return "bad_request"
+
+
+def chat_body(model: str, messages: list[dict], max_tokens: int, temperature: float,
+              response_format: dict | None = None) -> dict:
+    """The JSON body of one chat-completions request (online, or a line of a Batch API file)."""
+    body = {"model": model, "messages": messages, "max_tokens": max_tokens,
+            "temperature": temperature}
+    if response_format is not None:
+        body["response_format"] = response_format
+    return body
+
+
+def completion_from_body(body) -> Completion:
+    """The Completion in a chat-completions response body (a dict or the client's model);
+    raises ChatRequestError("empty_response") when it has no usable text. Tokens are read
+    before the text is checked: a reply without text is billed all the same."""
+    get = (lambda obj, key: obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None))
+    usage = get(body, "usage")
+    prompt = int((get(usage, "prompt_tokens") if usage is not None else 0) or 0)
+    completion = int((get(usage, "completion_tokens") if usage is not None else 0) or 0)
+    choices = get(body, "choices")
+    if not choices:  # also covers a non-JSON body, which the openai client returns as str
+        raise ChatRequestError("empty_response", "the response has no choices", status=200,
+                               tokens=(prompt, completion))
+    choice = choices[0]
+    message = get(choice, "message")
+    text = get(message, "content") if message is not None else None
+    if not text or not text.strip():
+        raise ChatRequestError("empty_response", "the response has no text", status=200,
+                               tokens=(prompt, completion))
+    return Completion(text=text, prompt_tokens=prompt, completion_tokens=completion,
+                      finish_reason=get(choice, "finish_reason"))
 
 
 class ChatClient:
@@ -168,10 +214,7 @@ class ChatClient:
                 # every message part to transform typed parameters, a large share of the client's
                 # CPU per request at high concurrency (benchmarks/synth_throughput.py measures
                 # it); our messages are already in wire format.
-                body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                        "temperature": temperature}
-                if response_format is not None:
-                    body["response_format"] = response_format
+                body = chat_body(self.model, messages, max_tokens, temperature, response_format)
                 response = await self._client.post("/chat/completions", cast_to=ChatCompletion,
                                                    body=body)
             except openai.APITimeoutError:  # before APIConnectionError: it is a subclass
@@ -181,13 +224,8 @@ class ChatClient:
             except openai.APIStatusError as exc:
                 status, message = exc.status_code, _server_message(exc)
                 server_delay = _retry_after_seconds(exc.response.headers)
-                if status == 429:
-                    reason = "rate_limited"
-                elif status >= 500:
-                    reason = "server_error"
-                elif status == 408:
-                    reason = "timeout"
-                else:
+                reason = status_reason(status)
+                if reason == "bad_request":
                     raise self._error("bad_request", f"HTTP {status}: {message}", status,
                                       attempt) from None
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a 200 that does not parse
@@ -208,17 +246,12 @@ class ChatClient:
             await self._sleep(delay)
 
     def _parse(self, response, attempt: int) -> Completion:
-        usage = getattr(response, "usage", None)
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
-        self.usage.prompt_tokens += prompt  # billed even when the text turns out unusable
-        self.usage.completion_tokens += completion
-        choices = getattr(response, "choices", None)
-        if not choices:  # also covers a non-JSON body, which the openai client returns as str
-            raise self._error("empty_response", "the response has no choices", 200, attempt)
-        choice = choices[0]
-        text = getattr(getattr(choice, "message", None), "content", None)
-        if not text or not text.strip():
-            raise self._error("empty_response", "the response has no text", 200, attempt)
-        return Completion(text=text, prompt_tokens=prompt, completion_tokens=completion,
-                          finish_reason=getattr(choice, "finish_reason", None))
+        try:
+            completion = completion_from_body(response)
+        except ChatRequestError as error:
+            self.usage.prompt_tokens += error.tokens[0]  # billed even when the text is unusable
+            self.usage.completion_tokens += error.tokens[1]
+            raise self._error(error.reason, error.message, 200, attempt) from None
+        self.usage.prompt_tokens += completion.prompt_tokens
+        self.usage.completion_tokens += completion.completion_tokens
+        return completion

@@ -19,6 +19,12 @@ class Usage:
     repairs: int = 0
     repair_prompt_tokens: int = 0
     repair_completion_tokens: int = 0
+    # Requests answered through the Batch API (`allava synth --batch`), and their tokens: kept
+    # apart from the online counts above because they are billed at batch prices.
+    batch_requests: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
+    batches: int = 0            # batches created
 
     def add(self, other: "Usage") -> "Usage":
         """Adds `other` into this one (e.g. the usage of a previous, resumed run); returns self."""
@@ -36,12 +42,24 @@ class Usage:
         return cls(**{f.name: int(d.get(f.name, 0) or 0) for f in fields(cls)})
 
     def cost(self, prices: dict | None) -> float | None:
-        """Cost in the prices' currency; `prices` = {"input_per_million", "output_per_million"}.
+        """Cost in the prices' currency; `prices` = {"input_per_million", "output_per_million"},
+        optionally with "batch_input_per_million", "batch_output_per_million" for batch tokens.
 
         None means "price unknown" (e.g. a local server) and gives None rather than a misleading 0.
-        A prices dict missing a key raises KeyError: a silent 0 would under-report the bill.
+        A prices dict missing an online key raises KeyError: a silent 0 would under-report the bill.
         """
         if prices is None:
             return None
+        return self.online_cost(prices) + self.batch_cost(prices)
+
+    def online_cost(self, prices: dict) -> float:
         return (self.prompt_tokens * float(prices["input_per_million"])
                 + self.completion_tokens * float(prices["output_per_million"])) / 1e6
+
+    def batch_cost(self, prices: dict) -> float:
+        # A model without batch prices is charged its online prices: an upper bound, never an
+        # under-reported bill.
+        input_price = prices.get("batch_input_per_million", prices["input_per_million"])
+        output_price = prices.get("batch_output_per_million", prices["output_per_million"])
+        return (self.batch_prompt_tokens * float(input_price)
+                + self.batch_completion_tokens * float(output_price)) / 1e6
