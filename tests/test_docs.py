@@ -228,7 +228,7 @@ def test_citations_name_existing_headings():
     citations = repository_citations()
     assert any(c.file == "README.md" for c in citations), (
         "found no README.md citation in configs/, src/ or the entry points; the scan is broken "
-        "(the benchmark modules of src/allava/evaluation/benchmarks cite README.md, \"Benchmark files\")")
+        "(configs/eval.yaml cites README.md, \"Evaluate\")")
     problems = missing_headings(citations, headings_of_citable_files())
     assert not problems, _report(problems, "each cited heading must exist, with this exact text, "
                                  "in the cited file: rename the heading back or fix the citation")

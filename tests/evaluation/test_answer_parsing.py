@@ -18,6 +18,9 @@ from allava.evaluation import (
 COLOUR_OPTIONS = {"A": "red", "B": "blue", "C": "green", "D": "dark red"}
 
 
+# Expected values follow haotian-liu/LLaVA c121f04, llava/eval/eval_pope.py lines 12-20: keep the
+# text before the first "." (12-13), drop "," (15), split on " " only (16), "no" iff a piece is
+# exactly "No", "not" or "no" (17), else "yes" (19-20).
 @pytest.mark.parametrize(
     ("prediction", "expected"),
     [
@@ -27,11 +30,36 @@ COLOUR_OPTIONS = {"A": "red", "B": "blue", "C": "green", "D": "dark red"}
         ("no.", "no"),
         ("No, there is no dog.", "no"),
         ("There is not a dog in the image.", "no"),
-        ("Yes. There is no cat in the picture.", "yes"),  # only the first sentence counts
-        ("No\nThe image shows a cat", "no"),
-        ("Nope", "yes"),  # not one of LLaVA's negative words
-        ("NO", "yes"),  # LLaVA's eval_pope.py is case-sensitive; we keep it comparable
-        ("I don't know", "yes"),
+        ("Yes. There is no cat in the picture.", "yes"),  # 12-13: only the first sentence counts
+        ("Yes.No", "yes"),  # 12-13: "Yes" is the first sentence, even without a space
+        ("No.Yes", "no"),
+        ("...no", "yes"),  # 12-13: the first sentence is empty
+        ("Yes, but not a real one.", "no"),  # 17: "not" anywhere in the first sentence
+        ("Yes, no.", "no"),
+        # 16: whitespace other than " " does not separate words
+        ("No\nThe image shows a cat", "yes"),
+        ("\nNo", "yes"),
+        ("No\tthere is none", "yes"),
+        ("Yes\nno", "yes"),
+        # 16: extra spaces leave empty pieces but keep "No" whole
+        (" No", "no"),
+        ("No ", "no"),
+        ("  no  ", "no"),
+        # 15: commas are removed, not turned into spaces
+        ("No,", "no"),
+        ("No,there is none", "yes"),  # "Nothere"
+        # 17: exact, case-sensitive words; other punctuation stays attached
+        ("NO", "yes"),
+        ("Not at all", "yes"),
+        ("No!", "yes"),
+        ("No;", "yes"),
+        ('"No"', "yes"),
+        ("Nope", "yes"),
+        ("isn't", "yes"),
+        ("I cannot tell", "yes"),
+        # refusals and empty output: "yes" unless a negative word happens to be in them
+        ("I'm sorry, I can't answer that.", "yes"),
+        ("I do not know.", "no"),
         ("", "yes"),
     ],
 )

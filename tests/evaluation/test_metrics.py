@@ -11,6 +11,7 @@ from allava.evaluation import (
     score_predictions,
     yes_no_metrics,
 )
+from allava.evaluation.metrics import yes_no_counts, yes_no_rates
 
 
 def test_yes_no_metrics_on_a_confusion_matrix_with_every_cell() -> None:
@@ -21,6 +22,16 @@ def test_yes_no_metrics_on_a_confusion_matrix_with_every_cell() -> None:
         {"accuracy": 3 / 5, "precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "yes_ratio": 3 / 5}
     )
     assert all(type(value) is float for value in metrics.values())
+
+
+def test_yes_no_counts_are_named_as_eval_pope_prints_them() -> None:
+    # LLaVA's eval_pope.py lines 39-51: "yes" is the positive class; printed as TP FP TN FN.
+    counts = yes_no_counts(["yes", "yes", "no", "no", "yes"], ["yes", "no", "no", "yes", "yes"])
+    assert counts == {"TP": 2, "FP": 1, "TN": 1, "FN": 1}
+    assert all(type(value) is int for value in counts.values())
+    assert yes_no_counts([], []) == {"TP": 0, "FP": 0, "TN": 0, "FN": 0}
+    assert yes_no_rates(counts) == yes_no_metrics(["yes", "yes", "no", "no", "yes"],
+                                                  ["yes", "no", "no", "yes", "yes"])
 
 
 def test_yes_ratio_counts_predictions_not_targets() -> None:
@@ -93,7 +104,7 @@ def test_score_multiple_choice_and_short_answer() -> None:
 
 def test_results_table_has_a_row_per_benchmark_and_per_category() -> None:
     results = {
-        "POPE": {
+        "toy_pope": {  # a generic yes/no entry (benchmarks.generic); POPE's own: the test below
             "kind": "yes_no", "accuracy": 0.859, "precision": 0.9, "recall": 0.8, "f1": 0.847, "yes_ratio": 0.45,
             "per_category": {"adversarial": 0.84, "random": 0.878}, "num_items": 9000, "skipped": 2,
         },
@@ -105,9 +116,23 @@ def test_results_table_has_a_row_per_benchmark_and_per_category() -> None:
     lines = format_results_table(results).splitlines()
     assert lines[0].split("|")[1].strip() == "Benchmark"
     assert len({len(line) for line in lines}) == 1  # fixed width
-    pope = next(line for line in lines if line.startswith("| POPE "))
+    pope = next(line for line in lines if line.startswith("| toy_pope "))
     assert "85.90" in pope and "9000" in pope and "f1 84.70" in pope and "yes_ratio 45.00" in pope
     assert any("adversarial" in line and "84.00" in line for line in lines)
     mmbench = next(line for line in lines if "MMBench_DEV_EN" in line)
     assert "64.50" in mmbench and "unparsable 3" in mmbench
     assert not any("ocr" in line for line in lines)  # one category only: no repeat row
+
+
+def test_results_table_shows_pope_headline_means_and_pooled_metrics() -> None:
+    entry = {"kind": "yes_no", "metric": "mean F1 over splits (%)", "score": 84.0, "mean_f1_over_splits": 0.84,
+             "mean_accuracy_over_splits": 0.85, "mean_yes_ratio_over_splits": 0.45, "pooled_accuracy": 0.86,
+             "pooled_f1": 0.83, "pooled_yes_ratio": 0.44, "num_items": 8910, "skipped": 0,
+             "per_category": {"adversarial": {"TP": 1, "f1": 0.8, "accuracy": 0.81},
+                              "random": {"TP": 2, "f1": 0.88, "accuracy": 0.89}}}
+    lines = format_results_table({"pope": entry}).splitlines()
+    pope = next(line for line in lines if line.startswith("| pope "))
+    assert "| 84.00 " in pope and "mean F1 over splits (%)" in pope
+    assert "mean_accuracy_over_splits 85.00, mean_yes_ratio_over_splits 45.00" in pope
+    assert "pooled_accuracy 86.00, pooled_f1 83.00, pooled_yes_ratio 44.00" in pope
+    assert any(line.startswith("|   random ") and "| 88.00 " in line for line in lines)  # a split's F1

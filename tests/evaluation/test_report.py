@@ -21,7 +21,7 @@ SHARED_MARKDOWN = Path("/work/shared/allava_published_results.md")
 
 RESULTS = {
     "MME": {"perception": 1311.66, "cognition": 257.94, "per_category": {"OCR": 140.0}},
-    "POPE": {"kind": "yes_no", "f1": 0.85, "accuracy": 0.8, "num_items": 30, "skipped": 0,
+    "POPE": {"kind": "yes_no", "mean_f1_over_splits": 0.85, "pooled_accuracy": 0.8, "num_items": 30, "skipped": 0,
              "per_category": {"random": {"f1": 0.9, "accuracy": 0.875}}},
     "MMVet": {"total": None},  # a metric present but None shows as missing
     "toy_mcq": {"kind": "multiple_choice", "accuracy": 2 / 3, "num_items": 12, "skipped": 1},

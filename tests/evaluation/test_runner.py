@@ -104,6 +104,7 @@ def test_runner_writes_predictions_and_hand_computed_results(tmp_path: Path) -> 
             "yes_ratio": 3 / 5,
             "num_items": 5,
             "skipped": 2,
+            "reference": "allava (no reference script)",  # a TSV given by path: generic scorer
         }
     )
     choice = results["colour_choice"]
@@ -116,6 +117,7 @@ def test_runner_writes_predictions_and_hand_computed_results(tmp_path: Path) -> 
         "per_category": {"cold": 1 / 3, "warm": 1.0},
         "num_items": 4,
         "skipped": 0,
+        "reference": "allava (no reference script)",
     }
 
     written = json.loads((out_dir / "results.json").read_text())

@@ -1,4 +1,10 @@
-"""Turn free-form model outputs into answers that can be compared with the ground truth."""
+"""Turn free-form model outputs into answers that can be compared with the ground truth.
+
+`parse_yes_no` ports the yes/no rule of haotian-liu/LLaVA at commit
+c121f0432da27facab705978f83c4ada465e46fd, file `llava/eval/eval_pope.py` (`eval_pope`, lines
+9-20). The other parsers follow no reference script: they are our lenient rules for benchmarks
+given by path.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-# LLaVA-1.5's eval_pope.py checks these exact (case-sensitive) words; keeping them makes our POPE
+# eval_pope.py line 17: these exact (case-sensitive) words mean "no"; keeping them makes our POPE
 # numbers comparable with the published ones.
 _NEGATIVE_WORDS = frozenset({"No", "no", "not"})
 
@@ -21,14 +27,17 @@ _STATED_LETTER = re.compile(r"(?i:answer|option|choice)\s*(?:is\s*)?:?\s*\(?([A-
 
 
 def parse_yes_no(prediction: str) -> str:
-    """"yes" or "no", as LLaVA-1.5's eval_pope.py decides it.
+    """"yes" or "no", exactly as LLaVA's eval_pope.py reads a prediction (lines 12-20).
 
-    Only the first sentence counts; "No", "no" or "not" among its words means "no", anything
-    else "yes". (We split on any whitespace where LLaVA splits on spaces only, so that "No\\n..."
-    counts as "no".)
+    Only the text before the first "." counts; commas are removed; it is split on single spaces
+    (`split(' ')`, not on any whitespace), and "no" is returned iff one of those pieces is exactly
+    "No", "no" or "not". Anything else, the empty string included, is "yes". The prediction is
+    taken as stored: LLaVA's generator strips its outputs, and so does our predictor, so no
+    whitespace is stripped here. Quirks kept: "No\\nbecause" and "\\nNo" are "yes" (the newline
+    glues the words together), so are "NO", "Not" and "No!"; " No" and "No," are "no".
     """
-    first_sentence = prediction.strip().split(".")[0]
-    words = first_sentence.replace(",", "").split()
+    first_sentence = prediction.split(".")[0]  # lines 12-13: the whole text when there is no "."
+    words = first_sentence.replace(",", "").split(" ")  # lines 15-16
     return "no" if _NEGATIVE_WORDS.intersection(words) else "yes"
 
 

@@ -7,7 +7,7 @@ next to the metrics tells the two cases apart.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torchmetrics.functional.classification import binary_stat_scores
@@ -19,22 +19,35 @@ def yes_no_metrics(predictions: Sequence[str], targets: Sequence[str]) -> dict[s
     `yes_ratio` is the share of *predictions* that are "yes" (a calibration check: POPE is
     balanced, so a model far from 0.5 is biased). Precision is 0 when nothing is predicted "yes".
     """
+    return yes_no_rates(yes_no_counts(predictions, targets))
+
+
+def yes_no_counts(predictions: Sequence[str], targets: Sequence[str]) -> dict[str, int]:
+    """The confusion counts TP, FP, TN, FN ("yes" positive), named as LLaVA's eval_pope.py prints them."""
     _check_same_length(predictions, targets)
     if not predictions:
-        return {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "yes_ratio": 0.0}
+        return {"TP": 0, "FP": 0, "TN": 0, "FN": 0}
     predicted = torch.tensor([answer == "yes" for answer in predictions], dtype=torch.long)
     target = torch.tensor([answer == "yes" for answer in targets], dtype=torch.long)
-    # Integer counts, then ratios in Python floats: torchmetrics' own ratios are float32
-    # (0.6 would be written as 0.6000000238418579).
     tp, fp, tn, fn, _ = (int(count) for count in binary_stat_scores(predicted, target))
+    return {"TP": tp, "FP": fp, "TN": tn, "FN": fn}
+
+
+def yes_no_rates(counts: Mapping[str, int]) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 and yes ratio from confusion counts; an undefined ratio
+    (0/0, e.g. precision when nothing is predicted "yes") is 0.0."""
+    tp, fp, tn, fn = (counts[key] for key in ("TP", "FP", "TN", "FN"))
+    total = tp + fp + tn + fn
+    # Ratios in Python floats from integer counts: torchmetrics' own ratios are float32
+    # (0.6 would be written as 0.6000000238418579).
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     return {
-        "accuracy": _ratio(tp + tn, len(predictions)),
+        "accuracy": _ratio(tp + tn, total),
         "precision": precision,
         "recall": recall,
         "f1": _ratio(2 * precision * recall, precision + recall),
-        "yes_ratio": _ratio(tp + fp, len(predictions)),
+        "yes_ratio": _ratio(tp + fp, total),
     }
 
 

@@ -26,6 +26,18 @@ def benchmark_resolver(cfg: DictConfig):
     return benchmark_spec_resolver(cfg)
 
 
+def references_text(results: dict) -> str:
+    """One line per benchmark: the reference implementation its score follows."""
+    lines = ["scored as:"]
+    for name, entry in results.items():
+        reference = entry.get("reference")
+        if isinstance(reference, dict):
+            reference = (f"{reference['repository']}@{str(reference['commit'])[:8]} "
+                         f"{', '.join(reference['files'])}")
+        lines.append(f"  {name}: {reference}")
+    return "\n".join(lines)
+
+
 def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
     """Evaluates a VLMBundle or VLMPredictor on `cfg.eval` (train.py) or `cfg` (eval.py), or, with
     `model=None`, re-scores `predictions_dir`; prints and saves the tables."""
@@ -55,6 +67,7 @@ def evaluate_and_report(model: Any, cfg: DictConfig, out_dir: Path) -> dict:
     print(table)
     if comparison:
         print(f"\n{comparison}")
+    print(references_text(results))
     print(f"results: {out_dir / 'results.json'} (tables: {out_dir / 'results.md'})")
     wandb_cfg = settings.get("wandb")  # eval.py's; train.py logs its eval run with its loggers
     if wandb_cfg and wandb_cfg.get("enabled", True):

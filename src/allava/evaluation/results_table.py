@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 _HEADER = ("Benchmark", "Metric", "Score", "Items", "Skipped", "Details")
-_PERCENT_DETAILS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "img_accuracy")
+_PERCENT_DETAILS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "img_accuracy",
+                    # POPE: the means over its splits beside the headline, then the pooled rates
+                    "mean_accuracy_over_splits", "mean_yes_ratio_over_splits",
+                    "pooled_accuracy", "pooled_f1", "pooled_yes_ratio")
 _COUNT_DETAILS = ("unparsable", "unparsed", "missing_predictions", "unpaired", "errors")
 # Category entries that are themselves metric dicts: the number shown for them.
 _CATEGORY_HEADLINES = (("score", 1.0), ("f1", 100.0), ("accuracy", 100.0), ("acc", 1.0))

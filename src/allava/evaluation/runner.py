@@ -21,6 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from allava.evaluation.benchmarks.generic import tsv_spec
+from allava.evaluation.formats.common import NOT_IN_SPLIT
 from allava.evaluation.items import (
     Benchmark,
     BenchmarkItem,
@@ -31,10 +32,13 @@ from allava.evaluation.items import (
 from allava.evaluation.judge import JudgeSettings
 from allava.evaluation.predictions_file import PredictionsFile, read_predictions
 from allava.evaluation.prompts import PromptStyle, build_prompt
+from allava.evaluation.references import reference_of
 from allava.evaluation.registry import BenchmarkSpec
 from allava.evaluation.scorers import Matcher, ScoringContext, score_benchmark
 
 log = logging.getLogger(__name__)
+# The `reference` of a results entry scored by this project's own rules (no reference script).
+OWN_SCORER = "allava (no reference script)"
 DEFAULT_MAX_NEW_TOKENS = 16
 
 
@@ -104,7 +108,14 @@ def evaluate_benchmarks(
             extra = {}
         context = ScoringContext(kind=benchmark.kind, judge=judge, seed=seed, matcher=matcher)
         entry = score_benchmark(spec.scorer, answered, predictions, context)
-        results[spec.name] = {"kind": benchmark.kind, **entry, **extra, "skipped": len(skipped)}
+        excluded = [skip for skip in skipped if is_excluded_by_split(skip)]
+        results[spec.name] = {"kind": benchmark.kind, **entry, **extra,
+                              "skipped": len(skipped) - len(excluded)}
+        if excluded:  # rows of another split (MMMU's dev rows): expected, not broken
+            results[spec.name]["excluded_by_split"] = len(excluded)
+        reference = reference_of(spec.scorer)
+        results[spec.name]["reference"] = (reference.as_dict() if reference is not None
+                                           else OWN_SCORER)
         if context.notes:
             results[spec.name]["notes"] = context.notes
             for note in context.notes:
@@ -145,7 +156,8 @@ def generate(
                 store.append([(item.index, output) for item, output in zip(items, outputs)])
                 done.update((str(item.index), output) for item, output in zip(items, outputs))
             bar.update(len(batch))
-    _write_skipped(benchmark_dir / "skipped.jsonl", skipped)
+    _write_skipped(benchmark_dir / "skipped.jsonl",
+                   [skip for skip in skipped if not is_excluded_by_split(skip)])
     answered = [item for item in benchmark.items if str(item.index) in done]
     return answered, [done[str(item.index)] for item in answered], skipped
 
@@ -187,7 +199,10 @@ def write_json(path: Path, data: Any) -> None:
 def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[BenchmarkItem], list[str], dict]:
     """Score-only: the items that have a prediction in `benchmark_dir/predictions.jsonl`."""
     predictions = read_predictions(benchmark_dir / "predictions.jsonl")
-    known = {str(item.index) for item in benchmark.items}
+    # Unknown: a prediction for no row of the file. One for a row of another split (another tool
+    # predicted every row) or for a row that could not be read is for a known row.
+    known = {str(item.index) for item in benchmark.items} | {
+        str(skip.index) for skip in benchmark.skipped}
     answered = [item for item in benchmark.items if str(item.index) in predictions]
     extra = {"missing_predictions": len(benchmark.items) - len(answered),
              "unknown_predictions": sum(1 for index in predictions if index not in known)}
@@ -195,6 +210,11 @@ def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[Benc
         log.warning("%s: %d of %d items have no prediction in %s; they are left out of the scores",
                     benchmark.name, extra["missing_predictions"], len(benchmark.items), benchmark_dir)
     return answered, [predictions[str(item.index)] for item in answered], extra
+
+
+def is_excluded_by_split(skip: SkippedItem) -> bool:
+    """A row outside the split being scored, as opposed to a row that could not be read."""
+    return skip.reason.startswith(NOT_IN_SPLIT)
 
 
 def _require_judge(judge: Any) -> None:

@@ -48,3 +48,32 @@ def test_mme_without_image_path_pairs_questions_by_the_image_itself(tmp_path: Pa
     image_ids = {item.index: item.extras["image_id"] for item in load_mme_tsv(path).items}
     assert image_ids[10] == image_ids[11] == image_ids[12] != image_ids[13]
     assert image_ids[10].startswith("sha1:")
+
+
+def test_the_lmms_eval_parser_is_a_named_scorer_chosen_in_the_benchmark_settings(tmp_path: Path) -> None:
+    """`+benchmark_overrides={mme: {scorer: mme_lmms_eval}}` scores through eval.py's resolver."""
+    from omegaconf import OmegaConf
+
+    from allava.evaluation.registry import benchmark_spec_resolver
+    from allava.evaluation.runner import evaluate_benchmarks
+
+    write_tsv_records(tmp_path / "MME.tsv", [
+        {"index": 0, "image": RED_PNG, "question": "Q1?", "answer": "Yes", "category": "color",
+         "image_path": "color/1.jpg"},
+        {"index": 1, "image": "0", "question": "Q2?", "answer": "No", "category": "color",
+         "image_path": "color/1.jpg"},
+    ])
+    answers = tmp_path / "answers" / "mme"
+    answers.mkdir(parents=True)
+    (answers / "predictions.jsonl").write_text('{"index": 0, "prediction": "Y"}\n'
+                                               '{"index": 1, "prediction": "N"}\n')
+    scores = {}
+    for scorer in ("mme", "mme_lmms_eval"):
+        cfg = OmegaConf.create({"benchmark_data_dir": str(tmp_path), "paths": {},
+                                "benchmark_overrides": {"mme": {"scorer": scorer}}})
+        resolve = benchmark_spec_resolver(cfg)
+        result = evaluate_benchmarks(None, ["mme"], tmp_path / scorer, resolve=resolve,
+                                     predictions_dir=tmp_path / "answers")["mme"]
+        scores[scorer] = (result["score"], result["parser"], result["reference"]["repository"])
+    assert scores == {"mme": (0.0, "official", "zjunlp/Deco"),
+                      "mme_lmms_eval": (200.0, "lmms_eval", "EvolvingLMMs-Lab/lmms-eval")}

@@ -75,3 +75,26 @@ def test_mmmu_needs_a_split_column_unless_split_is_none(tmp_path: Path) -> None:
                        match=r"mmmu_nosplit\.tsv: not a MMMU file.*missing column\(s\) split"):
         load_mmmu_tsv(path)
     assert load_mmmu_tsv(path, split=None).items[0].extras["subject"] == "Math"
+
+
+def test_rows_of_another_split_are_excluded_not_skipped_or_unknown(tmp_path: Path) -> None:
+    """Re-scoring predictions another tool made for every row of MMMU_DEV_VAL: the dev row is
+    counted as excluded by split; it is neither a broken row nor an unknown prediction."""
+    from allava.evaluation.benchmarks.mmmu import MMMU_VAL
+    from allava.evaluation.predictions_file import PREDICTIONS
+    from allava.evaluation.registry import BenchmarkSpec
+    from allava.evaluation.runner import evaluate_benchmarks
+
+    path = write_tsv_records(tmp_path / "MMMU_DEV_VAL.tsv", _mmmu_rows())
+    spec = BenchmarkSpec(name="mmmu_val", load=lambda: load_mmmu_tsv(path),
+                         scorer=MMMU_VAL.settings["scorer"])
+    answers = tmp_path / "answers" / "mmmu_val"
+    answers.mkdir(parents=True)
+    (answers / PREDICTIONS).write_text("".join(
+        f'{{"index": {index}, "prediction": "{text}"}}\n'
+        for index, text in [(1, "B"), (2, "24/7"), (3, "A"), (4, "B"), (5, "A")]))
+    results = evaluate_benchmarks(None, [spec], tmp_path / "out",
+                                  predictions_dir=tmp_path / "answers")["mmmu_val"]
+    assert (results["num_items"], results["excluded_by_split"]) == (3, 1)
+    assert results["skipped"] == 1  # row 5: its answer is not one of its options
+    assert results["unknown_predictions"] == 0 and results["missing_predictions"] == 0

@@ -1,4 +1,4 @@
-"""POPE's readers: VLMEvalKit's POPE.tsv and LLaVA-1.5's question file, COCO labels and images."""
+"""POPE's readers (VLMEvalKit's POPE.tsv; LLaVA-1.5's question file, COCO labels and images) and its scorer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from allava.evaluation import BenchmarkFormatError, build_prompt
-from allava.evaluation.benchmarks.pope import load_pope, load_pope_tsv
-from allava.evaluation.items import load_item_image
+from allava.evaluation.benchmarks.pope import POPE, load_pope, load_pope_tsv, score_pope
+from allava.evaluation.items import BenchmarkItem, load_item_image
+from allava.evaluation.report import metric_value
+from allava.evaluation.scorers import ScoringContext
 
 from tests.helpers.eval_llava_files import SUFFIX, pope_files, skip_codes, write_jsonl
 from tests.helpers.eval_tsv_helpers import BLUE, GREEN, RED, png_base64, skip_reasons, write_tsv_records
@@ -104,3 +106,73 @@ def test_pope_missing_files_raise_clear_errors(tmp_path: Path) -> None:
         load_pope(questions, empty_dir, images)
     with pytest.raises(BenchmarkFormatError, match="no questions"):
         load_pope(write_jsonl(tmp_path / "blank.jsonl", ["", "  "]), coco, images)
+
+
+# ------------------------------------------------------------------------------------- scoring
+# Expected values follow haotian-liu/LLaVA c121f04, llava/eval/eval_pope.py: answers parsed by
+# lines 12-20, counts by lines 39-48 ("yes" positive), ratios by lines 37 and 53-56, per category.
+
+
+def _scored_items(rows: list[tuple[str, str | list[str]]]) -> list[BenchmarkItem]:
+    """Items from (label, split or splits) pairs; a list of splits is a VLMEvalKit shared row."""
+    items = []
+    for index, (label, split) in enumerate(rows, start=1):
+        splits = split if isinstance(split, list) else [split]
+        items.append(BenchmarkItem(index=index, question="Is there a dog?", answer=label,
+                                   category=",".join(splits), extras={"split": ",".join(splits), "splits": splits}))
+    return items
+
+
+def test_score_pope_reports_each_split_the_headline_means_and_pooled_metrics() -> None:
+    items = _scored_items([
+        ("yes", "random"), ("yes", "random"), ("no", "random"), ("no", "random"),
+        ("yes", "popular"), ("no", "popular"), ("no", "popular"),
+        ("yes", "adversarial"), ("no", "adversarial"),
+    ])
+    predictions = [
+        "Yes", "No", "Yes", "No",  # random: TP 1, FN 1, FP 1, TN 1
+        "Yes", "Yes, a dog.", "no",  # popular: TP 1, FP 1, TN 1
+        "No", "No.",  # adversarial: FN 1, TN 1 (TP = 0: eval_pope.py raises ZeroDivisionError)
+    ]
+    entry = score_pope(items, predictions, ScoringContext(kind="yes_no"))
+    per_split = entry["per_category"]
+    assert list(per_split) == ["adversarial", "popular", "random"]
+    assert per_split["random"] == {"TP": 1, "FP": 1, "TN": 1, "FN": 1, "accuracy": 0.5, "precision": 0.5,
+                                   "recall": 0.5, "f1": 0.5, "yes_ratio": 0.5, "num_items": 4}
+    assert per_split["popular"] == pytest.approx({
+        "TP": 1, "FP": 1, "TN": 1, "FN": 0, "accuracy": 2 / 3, "precision": 0.5, "recall": 1.0,
+        "f1": 2 / 3, "yes_ratio": 2 / 3, "num_items": 3})
+    # Undefined ratios (0/0) are reported as 0.0 where the reference would crash.
+    assert per_split["adversarial"] == {"TP": 0, "FP": 0, "TN": 1, "FN": 1, "accuracy": 0.5, "precision": 0.0,
+                                        "recall": 0.0, "f1": 0.0, "yes_ratio": 0.0, "num_items": 2}
+    # Headline: the split F1s averaged, (0 + 2/3 + 1/2) / 3, as LLaVA-1.5's published POPE number.
+    assert entry["mean_f1_over_splits"] == pytest.approx(7 / 18)
+    assert (entry["score"], entry["metric"]) == (pytest.approx(700 / 18), "mean F1 over splits (%)")
+    assert entry["mean_accuracy_over_splits"] == pytest.approx(5 / 9)
+    assert entry["mean_yes_ratio_over_splits"] == pytest.approx(7 / 18)
+    # Pooled over the 9 rows: TP 2, FP 2, TN 3, FN 2.
+    assert (entry["pooled_accuracy"], entry["pooled_f1"], entry["pooled_yes_ratio"]) == pytest.approx(
+        (5 / 9, 0.5, 4 / 9))
+    assert (entry["num_items"], entry["pooled_num_rows"]) == (9, 9)
+    assert {"f1", "accuracy", "yes_ratio"}.isdisjoint(entry)  # no unqualified aggregate
+
+
+def test_score_pope_counts_a_shared_row_in_each_of_its_splits() -> None:
+    items = _scored_items([("yes", ["adversarial", "popular"]), ("no", "random")])
+    # Line 16 splits on " " only: "No\nthere is none" is one word, so "yes": a false positive.
+    entry = score_pope(items, ["Yes", "No\nthere is none"], ScoringContext(kind="yes_no"))
+    per_split = entry["per_category"]
+    assert [per_split[split]["TP"] for split in ("adversarial", "popular")] == [1, 1]
+    assert (per_split["random"]["FP"], per_split["random"]["f1"]) == (1, 0.0)
+    assert entry["mean_f1_over_splits"] == pytest.approx(2 / 3)  # (1 + 1 + 0) / 3
+    # Pooled over 3 split rows: TP 2, FP 1: precision 2/3, recall 1, F1 0.8.
+    assert (entry["pooled_accuracy"], entry["pooled_f1"], entry["pooled_yes_ratio"]) == pytest.approx(
+        (2 / 3, 0.8, 1.0))
+    assert (entry["num_items"], entry["pooled_num_rows"]) == (2, 3)
+
+
+def test_pope_results_table_column_is_the_headline() -> None:
+    assert POPE.settings["report"] == [{"column": "POPE", "metric": "mean_f1_over_splits", "scale": 100}]
+    entry = score_pope(_scored_items([("yes", "random"), ("no", "popular")]), ["Yes", "Yes"],
+                       ScoringContext(kind="yes_no"))
+    assert metric_value(entry, "mean_f1_over_splits") * 100 == entry["score"] == 50.0  # (1 + 0) / 2

@@ -173,3 +173,38 @@ def test_load_tsv_benchmark_hooks_answer_column_keep_columns_and_multi_image(tmp
     assert second.extras["num_images"] == 1 and "multi_image" not in second.extras
     with pytest.raises(BenchmarkFormatError, match=r"missing required column\(s\) answer"):
         load_tsv_benchmark(path)
+
+
+# ------------------------------------------------------ pandas' missing values, as VLMEvalKit reads
+
+
+def test_option_cells_holding_pandas_na_strings_are_no_options_and_warn_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # VLMEvalKit: load() is pandas.read_csv(f, sep='\t'), and build_choices keeps a letter only
+    # if not pd.isna(item[ch]). pandas 3.1.1's STR_NA_VALUES holds "None", "NA", "N/A", "null"
+    # and "nan", matched exactly: "NAN" and " None" stay text.
+    path = write_tsv(
+        tmp_path / "na_options.tsv",
+        ["index", "image", "question", "hint", "A", "B", "C", "D", "E", "answer"],
+        [
+            [1, RED_PNG, "Which?", "None", "None", "NA", "N/A", "null", "NAN", "E"],
+            [2, RED_PNG, "Which?", "NA hint", "red", "blue", " None", "nan", "", "A"],
+        ],
+    )
+    with caplog.at_level("WARNING", logger="allava.evaluation.formats.vlmevalkit_tsv"):
+        first, second = load_tsv_benchmark(path, "multiple_choice").items
+    assert first.options == {"E": "NAN"}
+    assert first.hint is None  # build_prompt's pd.isna(line['hint']) too
+    assert second.options == {"A": "red", "B": "blue", "C": "None"}
+    assert second.hint == "NA hint"
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1  # once per file, "" cells (plain blanks) not counted
+    assert "5 option cell(s)" in warnings[0] and "na_options.tsv" in warnings[0]
+    assert "'None' x1" in warnings[0] and "'nan' x1" in warnings[0]
+
+
+def test_files_without_na_option_text_do_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="allava.evaluation.formats.vlmevalkit_tsv"):
+        load_tsv_benchmark(_multiple_choice_file(tmp_path))
+    assert caplog.records == []

@@ -13,8 +13,14 @@ from allava.evaluation.reference.mme import (
     PERCEPTION_CATEGORIES,
     mme_scores,
     parse_mme_answer,
+    parse_mme_answer_lmms_eval,
 )
-from allava.evaluation.reference.scienceqa import parse_scienceqa_prediction, scienceqa_accuracy
+from allava.evaluation.reference.scienceqa import (
+    FAILED,
+    parse_scienceqa_prediction,
+    reference_answer,
+    scienceqa_accuracy,
+)
 from allava.evaluation.reference.vqa_accuracy import normalize_vqa_answer, vqa_accuracy, vqa_score
 
 # ----------------------------------------------------------------------------- VQA (m4c / EvalAI)
@@ -137,33 +143,60 @@ def test_gqa_accuracy_leaves_gold_untouched() -> None:
 # ------------------------------------------------------------------------------------ ScienceQA
 
 
+# Expected values follow haotian-liu/LLaVA c121f04, llava/eval/eval_science_qa.py: rule 1 is line 65
+# (`pred_text in args.options`), rule 2 line 67 (first character in A-E, then ". "), rule 3 lines
+# 70-73 (`The answer is ([A-Z]).`, exactly one match), else "FAILED" (75); `get_pred_idx` (32-35)
+# turns a letter beyond the question's options, or "FAILED", into -1: wrong (None here).
 @pytest.mark.parametrize(
     ("prediction", "num_options", "expected"),
     [
-        ("A", 4, "A"),  # rule 1: a bare letter
-        (" B ", 4, "B"),  # rule 1 strips
-        ("B\n", 4, "B"),  # newline -> ". ", so rule 2 reads "B. "
-        (" B \n", 4, None),  # quirk: " B . " is neither a bare letter nor "B. " at the start
-        ("B. blue", 4, "B"),  # rule 2: letter, period, space
-        ("A\nBecause it is red.", 4, "A"),  # newline -> ". " makes rule 2 apply
-        ("The answer is C.", 4, "C"),  # rule 3
-        ("I think The answer is C", 4, "C"),  # rule 3 without the period
-        ("The answer is B, so The answer is C.", 4, "C"),  # quirk: "X." form wins over position
-        ("The answer is Dog", 4, "D"),  # quirk: only the letter after "is " is read
-        ("The answer is F.", 6, None),  # only A-E exist
-        ("E", 4, None),  # letter beyond this question's options
+        ("A", 4, "A"),  # rule 1
         ("E", 5, "E"),
+        ("E", 4, None),  # get_pred_idx: beyond this question's options
         ("b", 4, None),  # case-sensitive
-        ("the answer is C", 4, None),  # case-sensitive
-        ("A.", 4, None),  # rule 2 needs ". "
+        (" A", 4, None),  # no strip: not an option, and " " is not a letter for rule 2
+        (" B ", 4, None),
+        ("B\n", 4, None),
+        ("A.", 4, None),  # rule 2 needs 3 characters
         ("(A)", 4, None),
-        (" A. red", 4, None),  # rule 2 reads the unstripped text
+        ("B. blue", 4, "B"),  # rule 2
+        ("A. ", 4, "A"),
+        ("A.\nBecause it is red.", 4, None),  # rule 2 needs ". ", a newline is not a space
+        ("A\nBecause it is red.", 4, None),
+        (" A. red", 4, None),  # rule 2 reads the first character as it is
+        ("A. The answer is B.", 4, "A"),  # rule 2 comes before rule 3
+        ("The answer is C.", 4, "C"),  # rule 3
+        ("I think The answer is C, because", 4, "C"),  # rule 3: "." is any character
+        ("The answer is Dog", 4, "D"),  # quirk: only the letter after "is " is read
+        ("The answer is C", 4, None),  # quirk: a character must follow the letter
+        ("The answer is C\n", 4, None),  # ... and "." does not match a newline
+        ("The answer is B, so The answer is C.", 4, None),  # two matches: FAILED
+        ("The answer is B. The answer is B.", 4, None),  # two matches, even agreeing ones
+        ("The answer is E.", 4, None),  # a letter beyond the options: get_pred_idx -1
+        ("The answer is F.", 6, None),  # options stop at E whatever the choice count
+        ("the answer is C.", 4, None),  # case-sensitive
+        ("The answer is (C).", 4, None),
         ("I would pick C", 4, None),
+        ("FAILED", 4, None),
         ("", 4, None),
     ],
 )
 def test_parse_scienceqa_prediction(prediction: str, num_options: int, expected: str | None) -> None:
     assert parse_scienceqa_prediction(prediction, num_options) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        ("C", "C"),
+        ("The answer is Z.", "Z"),  # line 70: [A-Z], range checked later by get_pred_idx
+        ("Z. zebra", FAILED),  # line 67: rule 2 only for A-E
+        ("The answer is C", FAILED),  # line 75
+        ("", FAILED),
+    ],
+)
+def test_reference_answer_is_the_letter_or_failed(prediction: str, expected: str) -> None:
+    assert reference_answer(prediction) == expected
 
 
 def test_scienceqa_accuracy_counts_unparsable_as_wrong_and_reports_img_subset() -> None:
@@ -178,6 +211,13 @@ def test_scienceqa_accuracy_counts_unparsable_as_wrong_and_reports_img_subset() 
     assert result["unparsable"] == 2  # "C." and the out-of-range "E"
     assert result["img_accuracy"] == pytest.approx(2 / 3)
     assert result["num_img_items"] == 3
+
+
+def test_scienceqa_accuracy_scores_unstripped_and_unterminated_answers_wrong() -> None:
+    # eval_science_qa.py lines 65-75: " A" and "B\n" match no rule; "The answer is B" with nothing
+    # after the letter does not match line 70's pattern. All three are FAILED, hence wrong.
+    result = scienceqa_accuracy([" A", "B\n", "The answer is B"], [0, 1, 1], [2, 2, 2])
+    assert result == {"accuracy": 0.0, "num_items": 3, "unparsable": 3}
 
 
 def test_scienceqa_accuracy_without_image_flags() -> None:
@@ -208,6 +248,42 @@ def test_scienceqa_accuracy_without_image_flags() -> None:
 )
 def test_parse_mme_answer(prediction: str, expected: str) -> None:
     assert parse_mme_answer(prediction) == expected
+
+
+# lmms-eval 0.7.3, lmms_eval/tasks/mme/utils.py parse_pred_ans: lower(), strip(), drop ".";
+# "yes"/"no" as is; a single character: "y" -> yes, "n" -> no, else other; then the window.
+@pytest.mark.parametrize(
+    ("prediction", "official", "lmms_eval"),
+    [
+        ("Y", "other", "yes"),
+        ("n", "other", "no"),
+        ("N.", "other", "no"),  # "." dropped, then one character
+        ("x", "other", "other"),
+        ("  yes", "other", "yes"),  # stripped first
+        ("\nNo", "no", "no"),  # the newline is inside the 4-character window
+        ("y.e.s", "other", "yes"),  # every "." goes
+        ("Yes", "yes", "yes"),
+        ("No, yes", "no", "no"),
+        ("I think yes", "other", "other"),
+        ("", "other", "other"),
+    ],
+)
+def test_mme_parsers_official_and_lmms_eval(prediction: str, official: str, lmms_eval: str) -> None:
+    assert parse_mme_answer(prediction) == official
+    assert parse_mme_answer_lmms_eval(prediction) == lmms_eval
+
+
+def test_one_image_answered_y_n_moves_a_category_by_100_points_between_parsers() -> None:
+    rows = [("Y", "Yes", "color", "a.jpg"), ("N", "No", "color", "a.jpg"),
+            ("yes", "Yes", "color", "b.jpg"), ("no", "No", "color", "b.jpg")]
+    predictions, answers, categories, image_ids = (list(column) for column in zip(*rows))
+    official = mme_scores(predictions, answers, categories, image_ids)
+    lmms = mme_scores(predictions, answers, categories, image_ids, parser="lmms_eval")
+    assert official["per_category"]["color"]["score"] == pytest.approx(100.0)  # 50 + 50
+    assert lmms["per_category"]["color"]["score"] == pytest.approx(200.0)
+    assert (official["parser"], lmms["parser"]) == ("official", "lmms_eval")
+    with pytest.raises(ValueError, match="unknown MME parser"):
+        mme_scores(predictions, answers, categories, image_ids, parser="loose")
 
 
 def test_mme_category_names_are_the_official_ones() -> None:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from allava.evaluation.reference.choice_extraction import infer_choice
+from allava.evaluation.reference.choice_extraction import infer_choice, prediction_as_loaded
 from allava.evaluation.reference.mmbench import circular_accuracy, circular_group_id, vanilla_accuracy
 from allava.evaluation.reference.mmmu import (
     calculate_ins_level_acc,
@@ -23,6 +23,9 @@ ANIMALS = {"A": "cat", "B": "dog", "C": "bird", "D": "fish"}
 
 
 # --- VLMEvalKit can_infer ---------------------------------------------------------------------
+# Expected values follow vlmeval/utils/matching_util.py at e8e78f05 (rule numbers as in the
+# choice_extraction docstring). ANIMALS' texts total 14 characters, so text matching (rule 2)
+# only reads predictions of at most 28 characters.
 
 
 @pytest.mark.parametrize(
@@ -30,26 +33,93 @@ ANIMALS = {"A": "cat", "B": "dog", "C": "bird", "D": "fish"}
     [
         ("A", "A"),
         ("(B)", "B"),
-        ("The answer is C.", "C"),
+        ("The answer is C.", "C"),  # 1d: C is token 3 of 4, index 3 > 4 - 5
         ("[D]", "D"),
         ("**B**", "B"),  # '*' is one of the accepted delimiters
         ("C: bird", "C"),
-        ("A and B", None),  # two letters: letter step fails, no option text either
+        ("A and B", None),  # 1d needs exactly one letter; no "answer is", no option text
         ("B-", None),  # '-' is not an accepted delimiter
         ("'B'", None),  # nor are quotes
-        ("b", None),  # letters are case-sensitive
-        ("It is a dog", "B"),  # no letter token ("a" is lowercase): option text
+        ("b", None),  # letter tokens are case-sensitive
+        ("It is a dog", "B"),  # no letter token ("a" is lowercase): 2, option text
         ("A dog", "A"),  # the article quirk: "A" is a letter token
-        ("a cat and a dog", None),  # two option texts
-        ("Z", "Z"),
-        ("Cannot determine the answer from the image", "Z"),
-        ("Failed to obtain answer via API. dog", "B"),  # letter step skipped, text still tried
-        ("Failed to obtain answer via API. B", None),
+        ("a cat and a dog", None),  # 2: two option texts
+        ("Z", "Z"),  # 1e
+        ("None fits: Z", "Z"),  # 1e: no option letter, a "Z" token
+        ("Cannot determine the answer from the image", "Z"),  # 1b
+        ("Sorry, I can't help with images of people yet.", "Z"),  # 1b
+        ("I'm sorry, but without the image provided, B", "Z"),  # 1b comes before any letter
+        ("Failed to obtain answer via API. B", None),  # 1a; 2 finds no option text
         ("", None),
+        ("   ", None),
     ],
 )
 def test_infer_choice_follows_vlmevalkit_can_infer(prediction: str, expected: str | None) -> None:
     assert infer_choice(prediction, dict(ANIMALS)) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        # 1d: splits.index(ch) > len(splits) - 5, i.e. the first occurrence in the last 4 tokens.
+        ("B is the answer", "B"),  # 4 tokens, index 0 > -1
+        ("I would go with B", "B"),  # 5 tokens, index 4 > 0
+        ("B is my final answer", None),  # 5 tokens, index 0 > 0 fails; 1f and 2 find nothing
+        ("B is good, so pick B", None),  # index() is the FIRST "B" (0 > 1 fails), not the last
+        # A letter too early falls through to 1f, not to 1e, even with a "Z" token.
+        ("B seems wrong and so do the others, Z", None),
+        # 1d fails (index 0 of 12 tokens), 1f has no "answer is", 2 gives up: 62 > 28 characters.
+        ("B is correct because the dog is clearly visible in the picture", None),
+    ],
+)
+def test_a_lone_letter_counts_only_among_the_last_four_tokens(prediction: str, expected: str | None) -> None:
+    assert infer_choice(prediction, dict(ANIMALS)) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        ("The correct answer is **C**.", "C"),  # 1d already: C is the last token
+        # 1d fails (C is at index 4 of 17 tokens); 1f: "correct answer is **C**".
+        ("The correct answer is **C**. Here's why: the bird sits on the branch next to the nest", "C"),
+        # No uppercase letter token at all; 1f is case-insensitive and upper-cases the letter.
+        ("the answer is c, since a bird is flying there in the sky", "C"),
+        ("THE ANSWER IS d and nothing else comes close to it, really", "D"),
+        # 1f has no word boundary: "answer is cat" reads as C (bird), not as the text of A.
+        ("The answer is cat", "C"),
+        # 1f: "answer is (B)" and "answer is: B" do not match; 2 gives up on the length.
+        ("Looking closely at the image, the answer is (B) for sure, I think", None),
+        ("Looking closely at the image, the answer is: B for sure, I think", None),
+    ],
+)
+def test_verbose_answer_pattern_is_the_last_letter_rule(prediction: str, expected: str | None) -> None:
+    assert infer_choice(prediction, dict(ANIMALS)) == expected
+
+
+def test_verbose_answer_letter_must_be_a_to_d_and_one_of_the_options() -> None:
+    long_tail = " because of what the picture shows in its lower left corner"
+    two = {"A": "yes", "B": "no"}
+    assert infer_choice("The answer is D" + long_tail, two) is None  # D is no option here
+    five = {**ANIMALS, "E": "frog"}
+    assert infer_choice("So I guess the answer is E" + long_tail, five) is None  # [ABCD] only
+    assert infer_choice("So I guess the answer is D" + long_tail, five) == "D"
+
+
+def test_text_matching_gives_up_beyond_twice_the_options_total_length() -> None:
+    # can_infer_text: len(answer) > 2 * sum(len(str(v)) for v in choices.values()) -> False.
+    at_limit = "it is a dog, for sure, yes!!"
+    assert len(at_limit) == 2 * len("catdogbirdfish")
+    assert infer_choice(at_limit, ANIMALS) == "B"
+    assert infer_choice(at_limit + "!", ANIMALS) is None
+    assert infer_choice("a small dog", ANIMALS) == "B"
+    assert infer_choice("I can see a small dog sitting on the grass near the house", ANIMALS) is None
+
+
+def test_api_failure_marker_skips_letters_but_not_text_matching() -> None:
+    buses = {"A": "red double-decker bus", "B": "yellow school bus"}  # 38 characters, limit 76
+    assert infer_choice("Failed to obtain answer via API. red double-decker bus", buses) == "A"
+    assert infer_choice("Failed to obtain answer via API. B", buses) is None
+    assert infer_choice("Failed to obtain answer via API. dog", dict(ANIMALS)) is None  # 36 > 28
 
 
 def test_letter_wins_over_text_and_z_is_not_counted_next_to_a_letter() -> None:
@@ -61,11 +131,35 @@ def test_quantifier_guard_sends_long_answers_with_a_to_text_matching() -> None:
     assert infer_choice("A big brown dog", ANIMALS) == "A"
     assert infer_choice("A big brown dog", ANIMALS, quantifier_guard=True) == "B"
     assert infer_choice("A dog", ANIMALS, quantifier_guard=True) == "A"  # three tokens or fewer
+    # The guard returns from can_infer_option before the "answer is" pattern (1f) is tried.
+    assert infer_choice("A picture; the answer is a", ANIMALS) == "A"  # 1d fails, 1f reads "a"
+    assert infer_choice("A picture; the answer is a", ANIMALS, quantifier_guard=True) is None
 
 
 def test_infer_choice_rejects_non_letter_option_keys() -> None:
     with pytest.raises(ValueError):
         infer_choice("dog", {"1": "cat", "2": "dog"})
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [("None", "nan"), ("NA", "nan"), ("N/A", "nan"), ("", "nan"), ("null", "nan"),
+     ("NAN", "NAN"), (" None", " None"), ("A", "A"), (None, "nan")],
+)
+def test_prediction_as_loaded_turns_pandas_na_strings_into_nan(prediction, expected: str) -> None:
+    # image_mcq.py: data = load(eval_file) (pandas defaults); data['prediction'] = [str(x) ...].
+    assert prediction_as_loaded(prediction) == expected
+
+
+def test_scorers_match_the_prediction_as_vlmevalkit_reloads_it() -> None:
+    yes_no = {"A": "no", "B": "yes"}
+    assert infer_choice("None", yes_no) == "A"  # "no" is in "none"
+    # VLMEvalKit matches "nan" instead: no option text in it, so unread and wrong.
+    result = vanilla_accuracy(["None"], ["A"], [yes_no])
+    assert (result["accuracy"], result["unparsed"]) == (0.0, 1)
+    calls = []
+    vanilla_accuracy(["NA"], ["A"], [yes_no], matcher=lambda p, o: calls.append(p))
+    assert calls == ["nan"]  # the judge is shown "nan" too
 
 
 # --- circular evaluation ----------------------------------------------------------------------
@@ -128,6 +222,20 @@ def test_circular_unparsed_rotation_fails_without_matcher_and_asks_matcher_only_
     assert circular_accuracy(**data, matcher=judge)["accuracy"] == 1.0
     assert calls == ["I cannot tell"]
     assert circular_accuracy(**data, matcher=lambda p, o: None)["accuracy"] == 0.0
+
+
+def test_circular_group_fails_when_a_rotation_is_unread_under_the_new_rules() -> None:
+    # "B is correct because ..." was read as B before PR 1175; now no rule reads it, so the group
+    # goes to the judge, and without one (exact_matching) it is wrong.
+    data = {
+        "indices": [8, 1_000_008],
+        "predictions": ["A", "B is correct because the dog is clearly visible in the picture"],
+        "answers": ["A", "B"],
+        "options": [dict(ANIMALS), dict(ANIMALS)],
+    }
+    result = circular_accuracy(**data)
+    assert (result["accuracy"], result["unparsed"]) == (0.0, 1)
+    assert circular_accuracy(**data, matcher=lambda p, o: "B")["accuracy"] == 1.0
 
 
 @pytest.mark.parametrize("wrong", ["B", "Z"])

@@ -1,5 +1,11 @@
 """Any VLMEvalKit TSV given by path (eval.py `benchmarks=[/dir/my_set.tsv]`): read by the generic
-reader and scored by its kind, yes/no, letters or exact match (`score_predictions`)."""
+reader and scored by its kind, yes/no, letters or exact match (`score_predictions`).
+
+Yes/no answers are read by `parse_yes_no`, the rule of haotian-liu/LLaVA at commit
+c121f0432da27facab705978f83c4ada465e46fd, `llava/eval/eval_pope.py` (toy_pope too, so that it reads
+answers as POPE does; "No\\n..." is "yes" there); letters and short answers by our own lenient
+parsers, which follow no reference script.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ questions by it).
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,10 @@ def load_mme_tsv(path: str | Path, name: str = "MME") -> Benchmark:
     return read_benchmark_tsv(path, name, TSV_LAYOUT, "yes_no", convert)
 
 
-def score_mme(items, predictions, context: ScoringContext) -> dict[str, Any]:
+def score_mme(items, predictions, context: ScoringContext, parser: str = "official") -> dict[str, Any]:
     """The official MME calculation. An image needs both of its questions answered; one left with
-    a single answered question (cut by `limit`, or its partner skipped) is left out and counted."""
+    a single answered question (cut by `limit`, or its partner skipped) is left out and counted.
+    `parser`: how answers are read (`reference.mme.MME_PARSERS`)."""
     by_image: dict[tuple[str, str], list[int]] = defaultdict(list)
     for position, item in enumerate(items):
         by_image[(item.category, str(item.extras.get("image_id", item.index)))].append(position)
@@ -72,12 +74,15 @@ def score_mme(items, predictions, context: ScoringContext) -> dict[str, Any]:
     entry = mme_scores(
         [predictions[p] for p in keep], [items[p].answer for p in keep],
         [items[p].category for p in keep], [str(items[p].extras.get("image_id", items[p].index)) for p in keep],
+        parser=parser,
     )
     entry["unpaired"] = unpaired
     return {"metric": "perception + cognition", "score": entry["total"], **entry}
 
 
 SCORER = register_scorer("mme", score_mme)
+# lmms-eval's looser answer parsing, on request: '+benchmark_overrides={mme: {scorer: mme_lmms_eval}}'
+register_scorer("mme_lmms_eval", partial(score_mme, parser="lmms_eval"))
 
 MME = define(
     "mme", scorer=SCORER, max_new_tokens=128,

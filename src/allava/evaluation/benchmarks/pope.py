@@ -1,6 +1,7 @@
 """POPE (COCO val2014): object-existence yes/no questions in three splits, random, popular and
-adversarial. Scored as LLaVA-1.5's eval_pope.py, per split; headline: F1 averaged over the
-splits. Its default files are in `define(...)` below.
+adversarial. Scored as haotian-liu/LLaVA at commit c121f0432da27facab705978f83c4ada465e46fd,
+file `llava/eval/eval_pope.py` (run by `scripts/v1_5/eval/pope.sh`), per split; headline: F1
+averaged over the splits (`score_pope`). Its default files are in `define(...)` below.
 
 VLMEvalKit's POPE.tsv: index, image, question, answer (Yes/No), category (the split; a question
 shared by several splits is stored once with the splits comma-joined, e.g.
@@ -43,7 +44,7 @@ from allava.evaluation.formats.tsv_rows import (
 )
 from allava.evaluation.formats.vlmevalkit_tsv import cell
 from allava.evaluation.items import Benchmark, BenchmarkFormatError, BenchmarkItem
-from allava.evaluation.metrics import mean_of, yes_no_metrics
+from allava.evaluation.metrics import mean_of, yes_no_counts, yes_no_rates
 from allava.evaluation.registry import define, llava_reader, tsv_reader
 from allava.evaluation.scorers import ScoringContext, as_percent, register_scorer
 
@@ -135,7 +136,44 @@ def _comparable(text: str) -> str:
 
 
 def score_pope(items, predictions, context: ScoringContext) -> dict[str, Any]:
-    """LLaVA-1.5's eval_pope.py, per split (the item's category); headline: F1 averaged over splits."""
+    """POPE as LLaVA's eval_pope.py scores it, per split, with the published headline.
+
+    Headline (`score`, the results table's POPE column): `mean_f1_over_splits`, the F1 of each
+    split averaged over the splits present (adversarial, popular, random). That is the POPE number
+    LLaVA-1.5 publishes (85.9 for llava-v1.5-7b and -13b, `docs/MODEL_ZOO.md`): the paper does not
+    say how the splits are combined (haotian-liu/LLaVA#806), but the mean of the three F1 that
+    eval_pope.py prints reproduces it (haotian-liu/LLaVA#626, comment 1772025961). ALLaVA's own
+    table (arXiv:2402.11684 v2, Table 4) has no POPE column (`resources/published_allava.yaml`).
+
+    `per_category[split]`: what eval_pope.py prints for that category (lines 50-61): TP, FP, TN,
+    FN, accuracy, precision, recall, f1, yes_ratio, plus `num_items` ("# samples"). Where the
+    reference divides by zero (it raises ZeroDivisionError whenever a split has TP = 0: precision
+    with nothing predicted "yes", recall with no "yes" label, else F1 = 0/0), the undefined ratio
+    is reported as 0.0 instead; the counts beside it show when that happened.
+
+    Also: `mean_accuracy_over_splits`, `mean_yes_ratio_over_splits`, and `pooled_accuracy`,
+    `pooled_f1`, `pooled_yes_ratio` over every scored row, a row listed under several splits
+    counted once in each (`pooled_num_rows` of them); `num_items` counts the items themselves.
+    """
+    per_split = {split: _split_metrics(counts) for split, counts in _split_counts(items, predictions).items()}
+    pooled = {key: sum(metrics[key] for metrics in per_split.values()) for key in ("TP", "FP", "TN", "FN")}
+    pooled_rates = yes_no_rates(pooled)
+    entry = {
+        "mean_f1_over_splits": _mean_over_splits(per_split, "f1"),
+        "mean_accuracy_over_splits": _mean_over_splits(per_split, "accuracy"),
+        "mean_yes_ratio_over_splits": _mean_over_splits(per_split, "yes_ratio"),
+        "pooled_accuracy": pooled_rates["accuracy"],
+        "pooled_f1": pooled_rates["f1"],
+        "pooled_yes_ratio": pooled_rates["yes_ratio"],
+        "pooled_num_rows": sum(pooled.values()),
+        "per_category": per_split,
+        "num_items": len(items),
+    }
+    return as_percent(entry, "mean_f1_over_splits", "mean F1 over splits (%)")
+
+
+def _split_counts(items, predictions) -> dict[str, dict[str, int]]:
+    """Confusion counts per split, splits in sorted order."""
     by_split: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for item, prediction in zip(items, predictions, strict=True):
         # A VLMEvalKit row may belong to several splits ("adversarial,popular"): it counts in each.
@@ -143,15 +181,15 @@ def score_pope(items, predictions, context: ScoringContext) -> dict[str, Any]:
             parsed, targets = by_split[split]
             parsed.append(parse_yes_no(prediction))
             targets.append(item.answer.strip().lower())
-    per_split = {split: yes_no_metrics(*by_split[split]) for split in sorted(by_split)}
-    entry = {
-        "f1": mean_of([m["f1"] for m in per_split.values()]) if per_split else 0.0,
-        "accuracy": mean_of([m["accuracy"] for m in per_split.values()]) if per_split else 0.0,
-        "yes_ratio": mean_of([m["yes_ratio"] for m in per_split.values()]) if per_split else 0.0,
-        "per_category": per_split,
-        "num_items": len(items),
-    }
-    return as_percent(entry, "f1", "F1 (%), mean over splits")
+    return {split: yes_no_counts(*by_split[split]) for split in sorted(by_split)}
+
+
+def _split_metrics(counts: dict[str, int]) -> dict[str, Any]:
+    return {**counts, **yes_no_rates(counts), "num_items": sum(counts.values())}
+
+
+def _mean_over_splits(per_split: dict[str, dict[str, Any]], key: str) -> float:
+    return mean_of([metrics[key] for metrics in per_split.values()])
 
 
 SCORER = register_scorer("pope", score_pope)
@@ -164,5 +202,5 @@ POPE = define(
              "llava": {"question_file": "${benchmark_data_dir}/pope/llava_pope_test.jsonl",
                        "annotation_dir": "${benchmark_data_dir}/pope/coco",
                        "image_folder": "${benchmark_data_dir}/pope/val2014"}},
-    report=[{"column": "POPE", "metric": "f1", "scale": 100}],
+    report=[{"column": "POPE", "metric": "mean_f1_over_splits", "scale": 100}],
 )

@@ -11,10 +11,27 @@ from typing import Any
 
 from allava.evaluation.items import BenchmarkFormatError
 
-# pandas writes missing cells as "" (or "nan" once a column went through str()).
-EMPTY_CELL_MARKERS = frozenset({"", "nan"})
+# The cell texts that pandas.read_csv / read_excel read as missing by default (keep_default_na):
+# `pandas._libs.parsers.STR_NA_VALUES` of pandas 3.1.1, the version VLMEvalKit (which pins no
+# version) gets today. pandas is no dependency of ours, hence the copy. A cell matches only
+# exactly: case counts ("NAN" is text) and so do spaces (" None" is text).
+PANDAS_NA_STRINGS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
 # A row or question outside the split being evaluated (a SkippedItem's reason "not_in_split: ...").
 NOT_IN_SPLIT = "not_in_split"
+
+
+def is_pandas_na(text: str) -> bool:
+    """Whether pandas' default reading of a TSV/Excel cell holding `text` gives a missing value."""
+    return text in PANDAS_NA_STRINGS
+
+
+def is_blank_cell(text: str) -> bool:
+    """Whether a cell counts as empty: pandas' missing value, or only blanks. (pandas keeps an
+    all-blank cell as text; we treat it as empty, since no option or label is made of blanks.)"""
+    return is_pandas_na(text) or not text.strip()
 
 
 def parse_index(raw: Any, *, canonical: bool = False) -> int | str:

@@ -9,17 +9,24 @@ from another column (VizWiz's ``answers``, LLaVA-Bench's ``gpt4_ans``), `keep_co
 row's cells (all but the image) in ``extras["columns"]``, and ``multi_image="first"`` reads a
 multi-image row (an image cell holding a list of base64 images, as in MMMU) by its first image
 instead of skipping it.
+
+Empty cells follow pandas, with which VLMEvalKit reads these files (`pandas.read_csv` defaults):
+a cell holding one of pandas' NA strings ("", "None", "NA", "N/A", "null", "nan", ...; see
+`common.PANDAS_NA_STRINGS`) is missing, so an option written "None" is no option. Each file whose
+option cells lose text that way gets one warning with the count.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from allava.evaluation.formats.common import EMPTY_CELL_MARKERS, parse_index, require_file
+from allava.evaluation.formats.common import is_blank_cell, is_pandas_na, parse_index, require_file
 from allava.evaluation.items import (
     BENCHMARK_KINDS,
     DEFAULT_CATEGORY,
@@ -31,6 +38,8 @@ from allava.evaluation.items import (
     UndecodableImageError,
     check_base64_image,
 )
+
+log = logging.getLogger(__name__)
 
 MultiImageMode = Literal["skip", "first"]
 
@@ -83,6 +92,7 @@ def load_tsv_benchmark(
         rows = _read_rows(path, reader, header)
 
     option_letters = sorted(column for column in header if _is_option_letter(column))
+    _warn_about_na_options(path, rows, option_letters)
     raw_images = {row["index"].strip(): row["image"] for _, row in rows}
     items: list[BenchmarkItem] = []
     skipped: list[SkippedItem] = []
@@ -133,12 +143,26 @@ def infer_benchmark_kind(option_counts: list[int], answers: list[str]) -> Benchm
 
 
 def cell(row: dict[str, str], *columns: str) -> str | None:
-    """The first non-empty (stripped) cell among `columns`, or None when each is absent or empty."""
+    """The first non-empty (stripped) cell among `columns`, or None when each is absent or empty
+    (`common.is_blank_cell`: a pandas NA string such as "None", or only blanks)."""
     for column in columns:
         value = row.get(column)
-        if value is not None and value.strip().lower() not in EMPTY_CELL_MARKERS:
+        if value is not None and not is_blank_cell(value):
             return value.strip()
     return None
+
+
+def _warn_about_na_options(path: Path, rows: list[tuple[int, dict[str, str]]], letters: list[str]) -> None:
+    """One warning per file counting option cells whose text pandas (so VLMEvalKit) reads as missing."""
+    blanked = Counter(
+        row[letter] for _, row in rows for letter in letters if row[letter] and is_pandas_na(row[letter])
+    )
+    if blanked:
+        listed = ", ".join(f"{text!r} x{count}" for text, count in sorted(blanked.items()))
+        log.warning(
+            "%s: %d option cell(s) hold text that pandas reads as a missing value (%s); like "
+            "VLMEvalKit, those options are left out", path, sum(blanked.values()), listed,
+        )
 
 
 def _validated_header(
@@ -183,9 +207,9 @@ def _resolve_image_cell(
 ) -> tuple[str | None, int | None]:
     """(base64 text of a row's image, number of images when the cell is a list, else None),
     following VLMEvalKit's by-index references."""
-    image_cell = image_cell.strip()
-    if image_cell.lower() in EMPTY_CELL_MARKERS:
+    if is_blank_cell(image_cell):
         return None, None  # text-only question
+    image_cell = image_cell.strip()
     if len(image_cell) <= _MAX_IMAGE_REFERENCE_LENGTH:
         target = raw_images.get(image_cell, "").strip()
         if len(target) <= _MAX_IMAGE_REFERENCE_LENGTH:

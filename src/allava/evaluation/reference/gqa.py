@@ -1,10 +1,11 @@
 """GQA testdev-balanced accuracy exactly as LLaVA-1.5 obtains it.
 
-Reproduces two steps of haotian-liu/LLaVA `scripts/v1_5/eval/gqa.sh`:
+Reproduces two steps of haotian-liu/LLaVA `scripts/v1_5/eval/gqa.sh` (commit
+c121f0432da27facab705978f83c4ada465e46fd, main):
   1. `scripts/convert_gqa_for_eval.py`: prediction -> `text.rstrip('.').lower()`; the text has
      already been stripped of surrounding whitespace by `llava/eval/model_vqa_loader.py`;
   2. GQA's official `eval.py` (read in the copy LLaVA users ship, e.g. SHI-Labs/VCoder
-     `playground/data/eval/gqa/data/eval/eval.py`): a question is right when
+     `playground/data/eval/gqa/data/eval/eval.py` at commit 2f95684d): a question is right when
      `prediction == answer`, plain string equality; the gold answer is not normalised at all.
 Per-category accuracy mirrors that script's accuracy per structural / semantic type: pass
 whichever type you want as `categories`.

@@ -2,8 +2,11 @@
 
 Reproduces `mcq_circular_eval`, `prefetch_circular_group`, `eval_circular_group`,
 `mcq_vanilla_eval`/`eval_vanilla` and the accuracy part of `report_acc` from VLMEvalKit's
-`vlmeval/dataset/utils/multiple_choice.py` (open-compass/VLMEvalKit, read at commit 895762d3),
-with answers read by `choice_extraction.infer_choice` (VLMEvalKit's `can_infer`).
+`vlmeval/dataset/utils/multiple_choice.py` (open-compass/VLMEvalKit, read at commit 895762d3 and
+checked unchanged at e8e78f05), with answers read by `choice_extraction.infer_choice` (VLMEvalKit's
+`can_infer`) from `choice_extraction.prediction_as_loaded(prediction)`: VLMEvalKit matches (and
+shows its judge) the prediction as pandas reloads it, so "None", "NA", "" and pandas' other NA
+strings are matched as "nan".
 
 Circular grouping, as VLMEvalKit does it:
 
@@ -30,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from allava.evaluation.metrics import mean_of, per_category_accuracy
-from allava.evaluation.reference.choice_extraction import infer_choice
+from allava.evaluation.reference.choice_extraction import infer_choice, prediction_as_loaded
 
 CIRCULAR_INDEX_STRIDE = 1_000_000
 
@@ -67,6 +70,7 @@ def circular_accuracy(
         _check_lengths(count, group_ids=group_ids)
     if len(set(indices)) != count:
         raise ValueError("item indices must be unique")
+    predictions = [prediction_as_loaded(prediction) for prediction in predictions]
 
     gids = list(group_ids) if group_ids is not None else [circular_group_id(i) for i in indices]
     # VLMEvalKit sorts predictions by index before grouping; members keep that order.
@@ -117,7 +121,8 @@ def vanilla_accuracy(
         _check_lengths(count, categories=categories)
     hits: list[bool] = []
     unparsed = 0
-    for prediction, answer, item_options in zip(predictions, answers, options):
+    for raw_prediction, answer, item_options in zip(predictions, answers, options):
+        prediction = prediction_as_loaded(raw_prediction)
         letter = infer_choice(prediction, item_options)
         if letter is None:
             unparsed += 1

@@ -1,8 +1,9 @@
 """MME scores exactly as the official MME `eval_tool/calculation.py` computes them.
 
-Reproduces `calculation.py` from the MME release's eval_tool (read in zjunlp/Deco
-`eval_tool/calculation.py`, a verbatim copy; LLaVA's `scripts/v1_5/eval/mme.sh` runs it after
-`convert_answer_to_mme.py`, which writes the raw model text into the result files).
+Reproduces `calculation.py` from the MME release's eval_tool (read in zjunlp/Deco at commit
+a3ccc150b715373f3019fc07cb1836c1961d7e15, `eval_tool/calculation.py`, a verbatim copy; LLaVA's
+`scripts/v1_5/eval/mme.sh` runs it after `convert_answer_to_mme.py`, which writes the raw model
+text into the result files).
   * Parsing: the prediction is lowercased; exactly "yes" or "no" is taken as is; otherwise
     "yes" anywhere in its first 4 characters means yes, else "no" there means no, else "other".
   * Per category: `acc` is the share of questions right; `acc_plus` the share of images with
@@ -13,6 +14,14 @@ Quirks kept (each has a test): the 4-character window makes "not sure" and "nope
 "no, yes" a "no" but "I think yes" an "other"; nothing is stripped, so two leading spaces push
 "yes" out of the window ("other" is always wrong). Unlike the rest of this package, MME reports
 percentages, so acc and acc_plus are percentages here too.
+
+lmms-eval's MME task (EvolvingLMMs-Lab/lmms-eval 0.7.3, `lmms_eval/tasks/mme/utils.py`,
+`parse_pred_ans`, "brought from Otter Eval") parses more loosely: it lowercases, strips and drops
+every ".", maps a lone "y" / "n" to yes / no, then applies the same 4-character window. Its
+scores are the same sums otherwise (its per-category mean of acc + acc+ per image equals acc +
+acc_plus here). `parser="lmms_eval"` (the `mme_lmms_eval` scorer) reads answers its way; the
+official parser stays the default, as LLaVA-1.5 and ALLaVA report MME through the official tool.
+An image answered "Y" / "N" moves a category by up to 100 points between the two.
 
 Where we differ: the reference pairs consecutive lines of a category's file as the two questions
 of one image; here questions are grouped by (category, image id), so input order is free, and an
@@ -50,13 +59,36 @@ def parse_mme_answer(prediction: str) -> str:
     return "other"
 
 
+def parse_mme_answer_lmms_eval(prediction: str) -> str:
+    """"yes", "no" or "other" as lmms-eval's MME task reads them (module docstring)."""
+    text = prediction.lower().strip().replace(".", "")
+    if text in ("yes", "no"):
+        return text
+    if len(text) == 1:
+        return {"y": "yes", "n": "no"}.get(text, "other")
+    window = text[:4]
+    if "yes" in window:
+        return "yes"
+    if "no" in window:
+        return "no"
+    return "other"
+
+
+MME_PARSERS = {"official": parse_mme_answer, "lmms_eval": parse_mme_answer_lmms_eval}
+
+
 def mme_scores(
     predictions: Sequence[str],
     answers: Sequence[str],
     categories: Sequence[str],
     image_ids: Sequence[str],
+    parser: str = "official",
 ) -> dict[str, Any]:
-    """Per-category acc / acc_plus / score (percent) and the perception, cognition and total sums."""
+    """Per-category acc / acc_plus / score (percent) and the perception, cognition and total sums;
+    answers read by `parser` (MME_PARSERS: the official tool's, or lmms-eval's)."""
+    if parser not in MME_PARSERS:
+        raise ValueError(f"unknown MME parser {parser!r}; known: {sorted(MME_PARSERS)}")
+    parse = MME_PARSERS[parser]
     if not len(predictions) == len(answers) == len(categories) == len(image_ids):
         raise ValueError(
             f"got {len(predictions)} predictions, {len(answers)} answers, "
@@ -69,7 +101,7 @@ def mme_scores(
         gold = answer.lower()
         if gold not in ("yes", "no"):
             raise ValueError(f"MME answers are yes or no, got {answer!r}")
-        parsed = parse_mme_answer(prediction)
+        parsed = parse(prediction)
         others[category] += parsed == "other"
         images[category][image_id].append(parsed == gold)
 
@@ -82,6 +114,7 @@ def mme_scores(
         "cognition": float(cognition),
         "total": float(perception + cognition),
         "num_items": len(predictions),
+        "parser": parser,
     }
 
 

@@ -1,18 +1,24 @@
-"""ScienceQA accuracy exactly as LLaVA-1.5's `llava/eval/eval_science_qa.py` computes it.
+"""ScienceQA accuracy exactly as LLaVA-1.5 computes it.
 
-Reproduces haotian-liu/LLaVA `llava/eval/eval_science_qa.py` (main loop plus `get_pred_idx`).
-Newlines in the prediction become ". " first; then the first rule that applies decides:
-  1. the whole prediction, stripped, is one of "A".."E";
-  2. the unstripped prediction starts with a letter "A".."E" followed by ". " ("B. blue");
-  3. it contains "The answer is ": the first "The answer is X." (X in A-E, period right after)
-     wins; failing that the first "The answer is X" with X in A-E; failing both, unparsable;
-  4. anything else is unparsable ("FAILED" in the reference).
-A letter beyond the question's own options (e.g. "E" for a 4-option question) is then wrong too;
-`parse_scienceqa_prediction` reports it as None, and `unparsable` counts it with the failures.
+Ports haotian-liu/LLaVA at commit c121f0432da27facab705978f83c4ada465e46fd (main), file
+`llava/eval/eval_science_qa.py`: the answer extraction of its main loop (lines 65-75) and
+`get_pred_idx` (lines 28-35), as `scripts/v1_5/eval/sqa.sh` runs it (default `--options`
+A-E). The prediction is taken as stored (`model_vqa_science.py` strips its outputs, and so does our
+predictor). The first rule that applies gives the reference's `answer`:
+  1. the prediction is one of "A".."E" (`pred_text in args.options`, no strip);
+  2. it has at least 3 characters, its first is one of "A".."E" and the next two are ". "
+     ("B. blue");
+  3. `re.compile(r'The answer is ([A-Z]).').findall(...)` finds exactly one match: that letter;
+  4. otherwise "FAILED".
+`get_pred_idx` then turns a letter outside the question's own options (`options[:len(choices)]`)
+and "FAILED" into -1, which is never the answer: wrong. `parse_scienceqa_prediction` reports those
+as None, and `unparsable` counts them.
 
-Quirks kept (each has a test): everything is case-sensitive ("b", "the answer is B" fail);
-"A." and "(A)" fail, "A. " needs the space and no leading blank; "A\\nbecause" parses as "A";
-rule 3 reads only the letter after "is ", so "The answer is Dog" parses as "D".
+Quirks kept (each has a test): everything is case-sensitive ("b", "the answer is B" fail); no
+whitespace is stripped (" A" and "B\\n" fail, "A. " needs its space); "A." and "(A)" fail; in rule
+3 the "." matches any one character but a newline, so a character must follow the letter
+("The answer is B" at the very end fails, "The answer is Dog" reads "D"), the letter may be any of
+A-Z (then wrong as out of range), and two matches fail even when they agree.
 The reference also reports "IMG-Accuracy" over questions whose prompt holds "<image>"; pass
 `has_image` to get it as `img_accuracy`.
 """
@@ -25,19 +31,28 @@ from typing import Any
 
 from allava.evaluation.metrics import mean_of
 
-# The reference's `--options` default; letters are looked up among these before the question's
-# own option count is applied.
+# The reference's `--options` default (line 15); letters are looked up among these before the
+# question's own option count is applied.
 _OPTION_LETTERS = ("A", "B", "C", "D", "E")
-_STATED_WITH_PERIOD = re.compile(r"The answer is ([A-E])\.")
-_STATED = re.compile(r"The answer is ([A-E])")
+_STATED = re.compile(r"The answer is ([A-Z]).")  # line 70, verbatim
+FAILED = "FAILED"  # line 75: the reference's answer when no rule applies
 
 
 def parse_scienceqa_prediction(prediction: str, num_options: int) -> str | None:
-    """The option letter LLaVA reads from a prediction, or None when it would score it wrong as unreadable."""
-    letter = _reference_letter(prediction.replace("\n", ". "))
-    if letter is None or _OPTION_LETTERS.index(letter) >= num_options:
-        return None
-    return letter
+    """The option letter LLaVA reads from a prediction, or None when it scores it wrong as unreadable
+    ("FAILED", or a letter beyond the question's `num_options`: `get_pred_idx` returns -1)."""
+    answer = reference_answer(prediction)
+    return answer if answer in _OPTION_LETTERS[:num_options] else None
+
+
+def reference_answer(prediction: str) -> str:
+    """The reference's `answer` (lines 65-75): a letter A-Z, or "FAILED"; not checked against the options."""
+    if prediction in _OPTION_LETTERS:
+        return prediction
+    if len(prediction) >= 3 and prediction[0] in _OPTION_LETTERS and prediction[1:3] == ". ":
+        return prediction[0]
+    matches = _STATED.findall(prediction)
+    return matches[0] if len(matches) == 1 else FAILED
 
 
 def scienceqa_accuracy(
@@ -70,14 +85,3 @@ def scienceqa_accuracy(
         result["num_img_items"] = len(with_image)
     return result
 
-
-def _reference_letter(text: str) -> str | None:
-    """Rules 1-4 of the module docstring on newline-replaced text; any of A-E, unchecked against the count."""
-    if text.strip() in _OPTION_LETTERS:
-        return text.strip()
-    if len(text) >= 3 and text[0] in _OPTION_LETTERS and text[1:3] == ". ":
-        return text[0]
-    if "The answer is " in text:
-        match = _STATED_WITH_PERIOD.search(text) or _STATED.search(text)
-        return match.group(1) if match else None
-    return None

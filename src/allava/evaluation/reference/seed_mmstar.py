@@ -9,8 +9,9 @@ items. For SEED-Bench the categories are its question types (Scene Understanding
 Identity, ...); for MMStar its core capabilities (coarse perception, math, ...), with the finer
 `l2-category` optional here.
 
-Answers are read by VLMEvalKit's rules (`choice_extraction.infer_choice`); an item they cannot
-read is wrong, as under VLMEvalKit's ``exact_matching`` judge setting.
+Answers are read by VLMEvalKit's rules (`choice_extraction`, ported from commit e8e78f05, with
+its prediction pre-processing); an item they cannot read is wrong, as under VLMEvalKit's
+``exact_matching`` judge setting.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """VQA soft accuracy exactly as LLaVA-1.5 scores TextVQA (and prepares VizWiz answers).
 
-Reproduces haotian-liu/LLaVA `llava/eval/m4c_evaluator.py` (`EvalAIAnswerProcessor` and
+Reproduces haotian-liu/LLaVA (commit c121f0432da27facab705978f83c4ada465e46fd, main)
+`llava/eval/m4c_evaluator.py` (`EvalAIAnswerProcessor` and
 `TextVQAAccuracyEvaluator`, themselves MMF's port of the EvalAI VQA answer normaliser), as called
 by `llava/eval/eval_textvqa.py`. Both the prediction and each of the annotators' answers go
 through the same processor; a prediction then scores the mean, over the leave-one-out subsets of
