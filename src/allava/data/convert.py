@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from allava.data.image_files import DEFAULT_MIN_SIDE, ImagePayload, read_image
 from allava.data.record_checks import check_record
-from allava.data.samples import BadSample
+from allava.data.image_decode import BadSample
 from allava.data.shard_writer import MANIFEST_NAME, ShardWriter, read_manifest
 from allava.data.source_records import InputFileError, SourceRecord, iter_source_records
 

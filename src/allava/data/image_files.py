@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from allava.data.samples import BadSample, upright_rgb
+from allava.data.image_decode import BadSample, upright_rgb
 from allava.data.shard_writer import normalize_image_ext
 DEFAULT_MIN_SIDE = 8
 JPEG_QUALITY = 95

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from allava.models.chat_format import IMAGE_TAG, MalformedConversation, to_messages
-from allava.data.samples import BadSample
+from allava.data.image_decode import BadSample
 
 
 def image_path_of(record: dict[str, Any]) -> str | None:

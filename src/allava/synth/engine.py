@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from allava.data.image_files import ImagePayload, image_payload
-from allava.data.samples import BadSample
+from allava.data.image_decode import BadSample
 from allava.synth import costs
 from allava.synth.inputs import WorkItem, read_image_bytes
 from allava.synth.output_store import OutputStore

@@ -7,7 +7,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from allava.data.samples import READABLE_IMAGE_EXTENSIONS
+from allava.data.image_decode import READABLE_IMAGE_EXTENSIONS
 
 MODES = ("laion", "vflan", "text")
 
