@@ -194,15 +194,12 @@ def _run_with_progress(job: SynthJob, pending: list[WorkItem], usage, prices, ar
         finally:
             await job.client.aclose()
 
-    try:
-        asyncio.run(go())
-        return True
-    except KeyboardInterrupt:
-        return False
-    finally:
+    def close() -> None:
         bar.close()
         job.store.close()
         save_usage(out, usage, prices, args.model)
+
+    return _run_to_the_end(go(), close)
 
 
 def _run_batches(job: SynthJob, pending: list[WorkItem], usage, prices, args, out: Path,
@@ -227,14 +224,23 @@ def _run_batches(job: SynthJob, pending: list[WorkItem], usage, prices, args, ou
             await api.close()
             await job.client.aclose()
 
+    def close() -> None:
+        job.store.close()
+        save_usage(out, usage, prices, args.model)
+
+    return _run_to_the_end(go(), close)
+
+
+def _run_to_the_end(main, close) -> bool:
+    """Runs coroutine `main`; False when interrupted (Ctrl-C). `close` runs either way, so the
+    records and usage.json are saved whatever happens."""
     try:
-        asyncio.run(go())
+        asyncio.run(main)
         return True
     except KeyboardInterrupt:
         return False
     finally:
-        job.store.close()
-        save_usage(out, usage, prices, args.model)
+        close()
 
 
 def dry_run(args, settings: JobSettings, prompts, items: list[WorkItem]) -> int:

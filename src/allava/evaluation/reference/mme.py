@@ -51,12 +51,7 @@ def parse_mme_answer(prediction: str) -> str:
     text = prediction.lower()
     if text in ("yes", "no"):
         return text
-    window = text[:4]
-    if "yes" in window:
-        return "yes"
-    if "no" in window:
-        return "no"
-    return "other"
+    return _read_window(text)
 
 
 def parse_mme_answer_lmms_eval(prediction: str) -> str:
@@ -66,6 +61,11 @@ def parse_mme_answer_lmms_eval(prediction: str) -> str:
         return text
     if len(text) == 1:
         return {"y": "yes", "n": "no"}.get(text, "other")
+    return _read_window(text)
+
+
+def _read_window(text: str) -> str:
+    """The rule both parsers end with: "yes", else "no", in the first four characters."""
     window = text[:4]
     if "yes" in window:
         return "yes"
