@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from allava.evaluation.answer_formats import OPTION_LETTERS  # noqa: E402
+from allava.evaluation.answer_parsing import normalize_short_answer, parse_choice_letter  # noqa: E402
 from allava.models.predictor import load_model  # noqa: E402
 from allava.toy.questions import choice_question  # noqa: E402
 from allava.toy.teacher import format_choice_exact, format_choice_short  # noqa: E402
@@ -53,7 +55,10 @@ def score(model, items: list[tuple]) -> dict[tuple[str, str, int], list[bool]]:
             answers = model.answer([p for p, _ in chunk_prompts], [im for _, _, im in chunk],
                                    max_new_tokens=6)
             for (scene, question, _), (_, gold), answer in zip(chunk, chunk_prompts, answers):
-                right = answer.strip().rstrip(".").lower() == gold.lower()
+                if fmt == "letter":  # parsed as toy_mcq scores it
+                    right = parse_choice_letter(answer, dict(zip(OPTION_LETTERS, question.options))) == gold
+                else:
+                    right = normalize_short_answer(answer) == normalize_short_answer(gold)
                 outcomes[(fmt, question.category, len(scene.objects))].append(right)
     return outcomes
 
