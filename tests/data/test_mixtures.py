@@ -102,7 +102,7 @@ def test_a_stage_of_one_epoch_runs_exactly_one_epoch_of_steps(tiny_train_config)
     import torch
 
     run_dir = Path(train(cfg)["run_dir"])
-    checkpoint = torch.load(run_dir / "pretrain" / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "pretrain" / "checkpoints" / "last.ckpt", weights_only=True)
     samples = sum(json.loads((Path(source.path) / "manifest.json").read_text())["totals"]
                   ["samples_written"] * source.repeat for source in cfg.stage.pretrain.mixture)
     assert samples == 96 + 32  # captions and text, once each

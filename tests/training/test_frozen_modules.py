@@ -31,7 +31,7 @@ def test_a_frozen_tower_keeps_its_batchnorm_statistics(bundle, tiny_train_config
     cfg = tiny_train_config()
     assert batchnorm_statistics(bundle.model.vision), "the toy tower should have BatchNorm"
     module = VLMTrainingModule(bundle, stage(cfg, "finetune"))  # trains connector + llm
-    module.train()  # what Lightning does when fitting starts and after each validation
+    module.on_fit_start()  # the hook that sets the modes when Lightning starts fitting
     assert not module.model.vision.training
     assert module.model.connector.training and module.model.llm.training
     before = batchnorm_statistics(module.model.vision)

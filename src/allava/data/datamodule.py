@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -15,7 +15,8 @@ from allava.models.build import VLMBundle
 
 def as_sources(entries: list[dict[str, Any]]) -> list[ShardSource]:
     return [ShardSource(path=str(e["path"]), repeat=float(e.get("repeat", 1.0)),
-                        name=e.get("name"), select=_as_select(e.get("select")))
+                        name=e.get("name"), select=_as_select(e.get("select")),
+                        manifest_path=str(e["manifest"]) if e.get("manifest") else None)
             for e in entries]
 
 
@@ -26,6 +27,31 @@ def _as_select(select: dict | None) -> dict[str, list] | None:
     if not isinstance(select, dict):
         raise ValueError(f"a mixture entry's select must map field names to values, got {select!r}")
     return {str(k): list(v) if isinstance(v, (list, tuple)) else [v] for k, v in select.items()}
+
+
+class ResumableLoader(DataLoader):
+    """The training DataLoader, with its place in the epoch saved in Lightning's checkpoints.
+
+    `consumed_batches` says how many batches of the current epoch training has taken (Lightning
+    prefetches, so the loader's own count would run ahead). After `load_state_dict`, the next
+    iterator skips those batches: the stream is replayed from the epoch's seed, so the batches
+    that follow are the ones the uninterrupted run saw."""
+
+    def __init__(self, dataset, consumed_batches: Callable[[], int], **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.consumed_batches = consumed_batches
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self.dataset.epoch), "batches": int(self.consumed_batches())}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.dataset.set_epoch(int(state["epoch"]))
+        self.dataset.resume_at(int(state["batches"]))
+
+    def __iter__(self):
+        iterator = super().__iter__()  # workers hold their copy of the dataset from here on
+        self.dataset.resume_at(0)  # so the next epoch starts at its beginning
+        return iterator
 
 
 class StageDataModule(L.LightningDataModule):
@@ -69,16 +95,21 @@ class StageDataModule(L.LightningDataModule):
         if self._train is not None:
             self._train.set_epoch(epoch)
 
-    def _loader(self, dataset) -> DataLoader:
+    def _loader(self, dataset, loader_class=DataLoader, **extra) -> DataLoader:
         batched = isinstance(dataset, LengthBucketedBatches)  # it yields whole batches
-        return DataLoader(dataset, batch_size=None if batched else self.batch_size,
-                          num_workers=self.num_workers,
-                          collate_fn=partial(collate, pad_id=self.bundle.tokenizer.pad_token_id),
-                          persistent_workers=False, worker_init_fn=seed_worker,
-                          pin_memory=False)
+        return loader_class(dataset, batch_size=None if batched else self.batch_size,
+                            num_workers=self.num_workers,
+                            collate_fn=partial(collate, pad_id=self.bundle.tokenizer.pad_token_id),
+                            persistent_workers=False, worker_init_fn=seed_worker,
+                            pin_memory=False, **extra)
+
+    def _batches_trained_this_epoch(self) -> int:
+        trainer = self.trainer
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer else 0
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._train)
+        return self._loader(self._train, ResumableLoader,
+                            consumed_batches=self._batches_trained_this_epoch)
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self._val) if self._val is not None else []

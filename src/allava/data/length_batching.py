@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import islice
 from typing import Iterator, Sequence, TypeVar
 
 from torch.utils.data import IterableDataset
 
-from allava.data.streaming import MixtureStream, worker_slot
+from allava.data.streaming import MixtureStream, batches_already_taken, worker_slot
 
 T = TypeVar("T")
 
@@ -57,6 +58,7 @@ class LengthBucketedBatches(IterableDataset):
         self.stream = stream
         self.batch_size = batch_size
         self.buffer_batches = buffer_batches
+        self.skip_batches = 0
 
     def __len__(self) -> int:
         """Batches this rank yields per epoch: each worker cuts its own quota into batches."""
@@ -69,9 +71,18 @@ class LengthBucketedBatches(IterableDataset):
     def set_distributed(self, rank: int, world_size: int) -> None:
         self.stream.set_distributed(rank, world_size)
 
-    def __iter__(self):
-        worker, _ = worker_slot()
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
+
+    def resume_at(self, batches: int) -> None:
+        """The next iterator starts after the first `batches` batches (see MixtureStream)."""
+        self.skip_batches = int(batches)
+
+    def __iter__(self) -> Iterator[list]:
+        worker, num_workers = worker_slot()
         stream = self.stream
         rng = random.Random(f"{stream.seed}:{stream.epoch}:{stream.rank}:{worker}:batches")
-        yield from length_bucketed(iter(stream), self.batch_size, self.buffer_batches, rng,
-                                   length=lambda sample: len(sample.input_ids))
+        batches = length_bucketed(iter(stream), self.batch_size, self.buffer_batches, rng,
+                                  length=lambda sample: len(sample.input_ids))
+        return islice(batches, batches_already_taken(self.skip_batches, worker, num_workers), None)

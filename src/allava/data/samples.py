@@ -12,12 +12,15 @@ from PIL import Image
 # The image half needs no torch and lives in image_decode; BadSample and decode_image are
 # imported from here as well.
 from allava.data.image_decode import READABLE_IMAGE_EXTENSIONS, BadSample, decode_image
+from allava.data.shard_access import UNREADABLE_SHARD
 from allava.models.chat_format import MalformedConversation
 from allava.models.processor import VLMProcessor
 
 
 def decode_sample(raw: dict[str, Any]) -> tuple[dict, Image.Image | None]:
     """A tar sample (`json` + optional image member) -> (record, image or None)."""
+    if UNREADABLE_SHARD in raw:  # the rest of a shard that could not be read
+        raise BadSample("unreadable_shard", f"{raw.get('__url__')}: {raw[UNREADABLE_SHARD]}")
     if "json" not in raw:
         raise BadSample("missing_json", raw.get("__key__", "?"))
     try:

@@ -16,17 +16,26 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
+
+from allava.data import shard_access
 
 
 @dataclass(frozen=True)
 class ShardSource:
     """One shard directory of a mixture; `repeat` = times its samples are seen per epoch.
+
+    `path` is where the shards are (`allava.data.shard_access` reads each kind):
+    - a directory, local or a URL (`https://host/caption`, `s3://bucket/caption`), with its
+      `manifest.json`;
+    - a brace pattern, `.../shard-{000000..000511}.tar`: those shards of the manifest beside them;
+    - `pipe:<command>` with `{shard}` where the shard's name goes, e.g.
+      `pipe:aws s3 cp s3://bucket/caption/{shard} -`; then `manifest` must say where the
+      manifest is (any location, `pipe:` included).
+    `manifest` overrides where the manifest is read from.
 
     `select` keeps only records whose fields take one of the listed values, e.g.
     `{"category": ["pope-color"], "format": ["exact"]}` (a curriculum stage, an ablation on one
@@ -37,6 +46,7 @@ class ShardSource:
     repeat: float = 1.0
     name: str | None = None
     select: dict[str, list] | None = None
+    manifest_path: str | None = None
 
     def selects(self, raw: dict) -> bool:
         """Whether a tar sample passes `select`. Samples whose JSON cannot be read pass, so
@@ -51,25 +61,61 @@ class ShardSource:
             return True
         return all(record.get(field) in values for field, values in self.select.items())
 
+    @property
+    def is_pattern(self) -> bool:
+        return "{" in self.path and ".." in self.path
+
+    @property
+    def manifest_location(self) -> str:
+        if self.manifest_path:
+            return self.manifest_path
+        if self.path.startswith("pipe:"):
+            raise ValueError(f"the source {self.path!r} is a pipe: command; say where its "
+                             "manifest is with `manifest: <path or URL>` in the mixture entry")
+        return shard_access.join(shard_access.parent(self.path) if self.is_pattern else self.path,
+                                 "manifest.json")
+
     @cached_property  # read once: sources are asked for urls and counts every epoch
     def manifest(self) -> dict[str, Any]:
-        manifest_path = Path(self.path) / "manifest.json"
-        if not manifest_path.is_file():
+        location = self.manifest_location
+        try:
+            return json.loads(shard_access.read_bytes(location))
+        except FileNotFoundError:
             raise FileNotFoundError(
-                f"no manifest.json in {self.path!r}: not a shard directory. Generate the toy "
-                "data (`allava toy --out data/toy`) or convert a dataset to shards first"
-            )
-        return json.loads(manifest_path.read_text())
+                f"no manifest.json at {location!r}: {self.path!r} is not a shard directory. "
+                "Generate the toy data (`allava toy --out data/toy`) or convert a dataset to "
+                "shards first") from None
+
+    @cached_property
+    def shards(self) -> list[dict[str, Any]]:
+        """The manifest's entries of this source's shards (a pattern's only), with samples."""
+        listed = self.manifest["shards"]
+        if self.is_pattern:
+            from braceexpand import braceexpand
+
+            wanted = [location.rstrip("/").rsplit("/", 1)[-1] for location in braceexpand(self.path)]
+            by_name = {s["name"]: s for s in listed}
+            missing = [name for name in wanted if name not in by_name]
+            if missing:
+                raise ValueError(f"{self.path!r} names shards that {self.manifest_location} does "
+                                 f"not list: {missing[:5]}")
+            listed = [by_name[name] for name in wanted]
+        return [s for s in listed if s.get("samples", 0) > 0]
+
+    def shard_url(self, name: str) -> str:
+        if self.path.startswith("pipe:"):
+            return self.path.replace("{shard}", name)
+        return shard_access.join(shard_access.parent(self.path) if self.is_pattern else self.path,
+                                 name)
 
     def urls(self) -> list[str]:
-        shards = [str(Path(self.path) / s["name"]) for s in self.manifest["shards"]
-                  if s.get("samples", 0) > 0]
+        shards = [self.shard_url(s["name"]) for s in self.shards]
         if not shards:
-            raise ValueError(f"the shard directory {self.path!r} holds no samples")
+            raise ValueError(f"the shard source {self.path!r} holds no samples")
         return shards
 
     def num_samples(self) -> int:
-        return sum(int(s.get("samples", 0)) for s in self.manifest["shards"])
+        return sum(int(s.get("samples", 0)) for s in self.shards)
 
     @cached_property
     def num_selected(self) -> int:
@@ -80,11 +126,12 @@ class ShardSource:
 
 
 def iter_tar_samples(urls: list[str], rng: random.Random, resampled: bool) -> Iterator[dict]:
-    """Tar samples from `urls`: forever with random shards, or once in order."""
+    """Tar samples from `urls`: forever with random shards, or once in order. An unreadable
+    shard gives one marker sample (see `allava.data.shard_access`) instead of an error."""
     while True:
         order = [rng.choice(urls)] if resampled else urls
         for url in order:
-            yield from wds.tarfile_samples([{"url": url}], handler=wds.warn_and_continue)
+            yield from shard_access.shard_samples(url)
         if not resampled:
             return
 
@@ -166,8 +213,9 @@ class MixtureStream(IterableDataset):
         self.weights = [s.num_samples() * s.repeat for s in sources]
         self.samples_per_epoch = samples_per_epoch or int(sum(self.weights))
         self.rank, self.world_size, self.epoch = 0, 1, 0
-        # The DataLoader's num_workers and batch size, for __len__.
+        # The DataLoader's num_workers and batch size, for __len__ and resume_at.
         self.loader_workers, self.loader_batch_size = 0, 1
+        self.skip_batches = 0  # set by resume_at for the next iterator only
 
     def __len__(self) -> int:
         """This rank's samples per epoch, each worker's quota rounded up to whole batches (every
@@ -186,8 +234,19 @@ class MixtureStream(IterableDataset):
     def samples_per_worker(self, num_workers: int) -> int:
         return math.ceil(self.samples_per_epoch / (self.world_size * max(num_workers, 1)))
 
-    def __iter__(self):
+    def resume_at(self, batches: int) -> None:
+        """The next iterator starts after the first `batches` batches of this epoch (this
+        rank's, as the DataLoader hands them out), replaying the stream deterministically."""
+        self.skip_batches = int(batches)
+
+    def __iter__(self) -> Iterator:
+        # Not a generator itself: the skip is read when the iterator is made, so that the
+        # DataLoader can clear it for the next epoch right after.
         worker, num_workers = worker_slot()
+        skip = batches_already_taken(self.skip_batches, worker, num_workers) * self.loader_batch_size
+        return self._samples(worker, num_workers, skip)
+
+    def _samples(self, worker: int, num_workers: int, skip: int) -> Iterator:
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
         slots = self.world_size * num_workers
         slot = self.rank * num_workers + worker
@@ -202,7 +261,9 @@ class MixtureStream(IterableDataset):
                 yield next(stream)
 
         raw = _shuffled(mixed(), rng, self.shuffle_buffer)
-        yield from islice(self.processor(raw), self.samples_per_worker(num_workers))
+        # Skipped samples are still read and processed: which ones a processor rejects is
+        # only known by processing them, and the replay must end where the first run was.
+        yield from islice(self.processor(raw), skip, self.samples_per_worker(num_workers))
 
 
 class OrderedStream(IterableDataset):
@@ -241,6 +302,13 @@ class OrderedStream(IterableDataset):
                     index += 1
 
         yield from self.processor(mine())
+
+
+def batches_already_taken(batches: int, worker: int, num_workers: int) -> int:
+    """Of the first `batches` batches a DataLoader yielded, how many came from `worker`: the
+    loader takes one batch from each worker in turn (every worker yields as many batches)."""
+    workers = max(num_workers, 1)
+    return max(0, math.ceil((batches - worker) / workers))
 
 
 def seed_worker(_: int) -> None:

@@ -11,7 +11,9 @@ from allava.utils.wandb_mode import resolve_wandb_mode
 
 def wandb_logger(stage: str, group: str, save_dir: str | Path, name: str | None = None,
                  project: str = "allava", entity: str | None = None, mode: str = "auto", tags=(),
-                 **kwargs) -> WandbLogger:
+                 run_id: str | None = None, **kwargs) -> WandbLogger:
+    """`run_id`: the stage's W&B run id, kept in the run dir, so that a resumed stage goes on
+    logging to the same run."""
     import wandb
 
     resolved = resolve_wandb_mode(mode)
@@ -20,12 +22,14 @@ def wandb_logger(stage: str, group: str, save_dir: str | Path, name: str | None 
         project=project, entity=entity, name=name or f"{group}-{stage}", group=group, job_type=stage,
         save_dir=str(save_dir), mode=resolved, tags=list(tags),
         settings=wandb.Settings(init_timeout=60, console="off", x_disable_stats=True),
+        **({"id": run_id, "resume": "allow"} if run_id else {}),
         **kwargs,
     )
 
 
 def csv_logger(stage: str, group: str, save_dir: str | Path, name: str | None = None,
-               **kwargs) -> CSVLogger:
+               run_id: str | None = None, **kwargs) -> CSVLogger:
+    """A resumed stage appends to its metrics.csv (`run_id` is not needed)."""
     return CSVLogger(save_dir=str(save_dir), name="csv", version=stage, **kwargs)
 
 

@@ -11,7 +11,10 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
 from allava.models.predictor import VLMPredictor
+from allava.training.nonfinite_guard import NonFiniteGuard
 from allava.training.objectives import CaptionWordsHead, caption_words_loss, check_objective
+from allava.training.periodic_checkpoints import PeriodicCheckpoint, step_checkpoints
+from allava.training.random_state import capture_random_state, restore_random_state
 from allava.training.schedule import warmup_cosine
 from allava.training.trainable import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
                                        parameter_counts)
@@ -26,7 +29,8 @@ class VLMTrainingModule(L.LightningModule):
     """
 
     def __init__(self, bundle: VLMBundle, stage: dict[str, Any],
-                 preview_examples: list[dict] | None = None, preview_max_new_tokens: int = 48):
+                 preview_examples: list[dict] | None = None, preview_max_new_tokens: int = 48,
+                 max_bad_steps: int = 20):
         super().__init__()
         self.bundle = bundle
         self.model = bundle.model
@@ -34,6 +38,9 @@ class VLMTrainingModule(L.LightningModule):
         self.preview_examples = preview_examples or []
         self.preview_max_new_tokens = preview_max_new_tokens
         self.rejected: Counter = Counter()
+        self.guard = NonFiniteGuard(max_bad_steps)
+        self._loss_finite = True
+        self._random_state_to_restore: dict | None = None
         apply_trainable(self.model, list(stage["train"]))
         self.objective = check_objective(stage.get("objective", "next_token"))
         # The caption-words head lives in this module only: it is not part of the exported VLM.
@@ -45,12 +52,18 @@ class VLMTrainingModule(L.LightningModule):
         return parameter_counts(self.model)
 
     def train(self, mode: bool = True):
-        # Lightning switches the whole module to train mode at the start of fitting and after
-        # every validation; frozen parts (the toy tower after its stage) stay in eval mode.
+        # Whoever switches the whole module to train mode: frozen parts (the toy tower after
+        # its stage) stay in eval mode.
         super().train(mode)
         if mode:
             keep_frozen_in_eval_mode(self.model)
         return self
+
+    def on_fit_start(self) -> None:
+        # Lightning 2.x keeps the modes a module comes with (nn.Module's default: train) and
+        # restores them after each validation; so the frozen parts go to eval mode here, or
+        # a frozen tower's BatchNorm statistics would drift through the whole stage.
+        self.train()
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor | None:
         if self.caption_words_head is not None:
@@ -69,6 +82,7 @@ class VLMTrainingModule(L.LightningModule):
         loss = self(batch)
         if loss is None:  # nothing this objective can learn from (no image in the batch)
             return None
+        self._loss_finite = bool(torch.isfinite(loss.detach()))
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         return loss
 
@@ -87,10 +101,48 @@ class VLMTrainingModule(L.LightningModule):
             datamodule.set_epoch(self.current_epoch)
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if grads:
-            norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0)
+        # Before gradient clipping, which would spread a NaN over every gradient.
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                 if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0) if grads else None
+        finite = self._loss_finite and (norm is None or bool(torch.isfinite(norm)))
+        # Ranks decide together (a sharded gradient is finite on some ranks only).
+        finite = not self.trainer.strategy.reduce_boolean_decision(not finite, all=False)
+        self._loss_finite = True
+        if not self.guard.record(self.global_step, finite, self._last_checkpoint()):
+            for group in optimizer.param_groups:  # AdamW leaves parameters without grads alone
+                for parameter in group["params"]:
+                    parameter.grad = None
+        elif norm is not None:
             self.log("train/grad_norm", norm, batch_size=1)
+        if self.guard.skipped_total:
+            self.log("train/skipped_steps", float(self.guard.skipped_total), batch_size=1)
+
+    def _last_checkpoint(self) -> str | None:
+        for callback in self.trainer.callbacks:
+            directory = getattr(callback, "dirpath", None)
+            if isinstance(callback, PeriodicCheckpoint) and directory is not None:
+                saved = step_checkpoints(directory)
+                return str(saved[-1]) if saved else None
+        return None
+
+    # --- resume: what Lightning's checkpoint does not hold by itself -------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["random_state"] = capture_random_state()
+        checkpoint["rejected"] = dict(self.rejected)
+        checkpoint["skipped_steps"] = self.guard.skipped_total
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.rejected = Counter(checkpoint.get("rejected", {}))
+        self.guard.skipped_total = int(checkpoint.get("skipped_steps", 0))
+        # Applied when training starts: building the data iterator draws from torch's RNG,
+        # which the uninterrupted run did not do at this point.
+        self._random_state_to_restore = checkpoint.get("random_state")
+
+    def on_train_start(self) -> None:
+        if self._random_state_to_restore is not None:
+            restore_random_state(self._random_state_to_restore)
+            self._random_state_to_restore = None
 
     def on_validation_epoch_end(self) -> None:
         if (not self.preview_examples or self.trainer.sanity_checking

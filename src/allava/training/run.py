@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -23,6 +23,10 @@ from allava.toy.setup import ensure_toy_world
 from allava.training import loggers as logger_factories
 from allava.training.acceleration import compile_model, enable_gradient_checkpointing
 from allava.training.module import VLMTrainingModule
+from allava.training.checkpoint_files import AtomicCheckpointIO, load_checkpoint
+from allava.training.random_state import restore_random_state
+from allava.training.resume import (RunState, last_checkpoint, mark_stage_done, open_run,
+                                    stage_done)
 from allava.training.trainable import (ADAPTER_MARK, add_stage_adapters, merge_lora,
                                        parameter_counts, trainable_modules)
 
@@ -39,7 +43,7 @@ def load_initial_weights(bundle: VLMBundle, path: str | Path) -> None:
         return
     if not source.is_file():
         raise FileNotFoundError(f"init_from={path}: no such file or directory")
-    state = torch.load(source, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint(source)["state_dict"]
     state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     if any(ADAPTER_MARK in key for key in state):
         raise ValueError(f"init_from={path} is a checkpoint of a LoRA stage (adapters not merged "
@@ -82,11 +86,12 @@ def run_label(cfg: DictConfig) -> str:
     return str(HydraConfig.get().job.get("override_dirname") or "")
 
 
-def _build_loggers(cfg: DictConfig, stage_name: str, stage_dir: Path) -> list:
+def _build_loggers(cfg: DictConfig, stage_name: str, stage_dir: Path,
+                   run_id: str | None = None) -> list:
     label = run_label(cfg)
     name = f"{cfg.run_group}-{label}-{stage_name}" if label else f"{cfg.run_group}-{stage_name}"
     return [hydra.utils.instantiate(node, stage=stage_name, group=cfg.run_group,
-                                    save_dir=str(stage_dir), name=name)
+                                    save_dir=str(stage_dir), name=name, run_id=run_id)
             for node in (cfg.get("logger") or {}).values() if node]
 
 
@@ -97,7 +102,8 @@ def _build_callbacks(cfg: DictConfig, stage_dir: Path, has_logger: bool) -> list
             continue
         if not has_logger and "LearningRateMonitor" in node._target_:
             continue  # it refuses to run without a logger (logger=none)
-        extra = {"dirpath": str(stage_dir / "checkpoints")} if "ModelCheckpoint" in node._target_ else {}
+        writes_checkpoints = node._target_.endswith(("PeriodicCheckpoint", "ModelCheckpoint"))
+        extra = {"dirpath": str(stage_dir / "checkpoints")} if writes_checkpoints else {}
         callbacks.append(hydra.utils.instantiate(node, **extra))
     return callbacks
 
@@ -117,7 +123,9 @@ def accumulation_steps(global_batch_size: int | None, batch_size: int, world_siz
     return global_batch_size // per_step
 
 
-def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path) -> Path:
+def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path,
+              run_state: RunState | None = None, resume_from: Path | None = None) -> Path:
+    """Trains one stage (from `resume_from`, a checkpoint of it, when given) and exports it."""
     if stage_name not in cfg.stage or not isinstance(cfg.stage[stage_name], DictConfig):
         known = [k for k, v in cfg.stage.items() if isinstance(v, DictConfig)]
         raise KeyError(f"stages lists {stage_name!r} but there is no stage.{stage_name} config; "
@@ -140,8 +148,10 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
     module = VLMTrainingModule(
         bundle, stage_settings,
         preview_examples=datamodule.preview_examples(8) if data_cfg.get("val") else None,
+        max_bad_steps=int(cfg.get("trainer_guard", {}).get("max_bad_steps", 20)),
     )
-    loggers = _build_loggers(cfg, stage_name, stage_dir)
+    loggers = _build_loggers(cfg, stage_name, stage_dir,
+                             run_id=run_state.wandb_id(stage_name) if run_state else None)
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in ("max_steps", "max_epochs")}
     val_every = stage.get("val_every_n_steps")
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -150,6 +160,7 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
         val_check_interval=int(val_every) if val_every and data_cfg.get("val") else None,
         check_val_every_n_epoch=None if val_every else 1,
         limit_val_batches=None if data_cfg.get("val") else 0,
+        **_checkpoint_io(cfg),
     )
     trainer.accumulate_grad_batches = accumulation_steps(
         stage.get("global_batch_size"), batch_size, trainer.world_size,
@@ -159,24 +170,54 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
     rank_zero_info(f"=== stage {stage_name}: training {stage_settings['train']}"
                    f"{' with LoRA on ' + str(adapted) if adapted else ''}, batch {batch_size} x "
                    f"{trainer.world_size} devices x {trainer.accumulate_grad_batches} accumulated ===")
-    trainer.fit(module, datamodule=datamodule)
+    if resume_from is not None:
+        rank_zero_info(f"[{stage_name}] resuming from {resume_from}")
+    with warnings.catch_warnings():  # frozen parts train in eval mode on purpose
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+        trainer.fit(module, datamodule=datamodule,
+                    ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
     if adapted:  # the export, and the next stage, get plain weights
         merge_lora(bundle.model)
     export_dir = stage_dir / "export"
     if trainer.is_global_zero:
         export_model(bundle, export_dir)
+        mark_stage_done(stage_dir)
         rank_zero_info(f"[{stage_name}] exported to {export_dir}")
+    trainer.strategy.barrier("stage_export")
     for logger in loggers:
         logger_factories.finish(logger)
     return export_dir
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Runs `cfg.stages` and returns the export dirs (and eval results when configured)."""
-    L.seed_everything(cfg.seed, workers=True)
+def _checkpoint_io(cfg: DictConfig) -> dict[str, Any]:
+    """Atomic, weights-only checkpoint files, where the strategy takes a CheckpointIO plugin
+    (sharded strategies write their own checkpoint directories)."""
+    strategy = cfg.trainer.get("strategy", "auto")
+    if isinstance(strategy, str) and strategy.split("_")[0] in ("auto", "ddp", "single"):
+        if not cfg.trainer.get("plugins"):
+            return {"plugins": [AtomicCheckpointIO()]}
+    return {}
+
+
+def _open_run(cfg: DictConfig) -> tuple[RunState, bool]:
+    """This call's run (a new one, or the one `resume` names), with `run_group` and
+    `paths.output_dir` set to the run's."""
+    run_state, resuming = open_run(cfg)
     with open_dict(cfg):
-        cfg.run_group = resolve_run_group(cfg)
-    run_dir = Path(cfg.paths.output_dir)
+        cfg.run_group = run_state.run_group or resolve_run_group(cfg)
+        cfg.paths.output_dir = str(run_state.directory)
+    run_state.run_group = cfg.run_group
+    if rank_zero_only.rank == 0:
+        run_state.write()
+    return run_state, resuming
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Runs `cfg.stages` and returns the export dirs (and eval results when configured).
+    With `resume`, finished stages are reused and the interrupted one continues."""
+    L.seed_everything(cfg.seed, workers=True)
+    run_state, resuming = _open_run(cfg)
+    run_dir = run_state.directory
     if cfg.data.get("generate"):
         ensure_toy_world(cfg.data.root, cfg.data.generate)
     bundle = build_vlm(cfg.model)
@@ -190,7 +231,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     language = {"before training": probe.check(bundle)} if probe else {}
     exports = {}
     for stage_name in cfg.stages:
-        exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir)
+        stage_dir = run_dir / stage_name
+        finished = stage_done(stage_dir) if resuming else None
+        if finished is not None:  # reuse its export, and the RNG as it was when it ended
+            load_initial_weights(bundle, stage_dir / "export")
+            restore_random_state(finished["random_state"])
+            rank_zero_info(f"[{stage_name}] finished before; reusing {stage_dir / 'export'}")
+            exports[stage_name] = stage_dir / "export"
+            continue
+        exports[stage_name] = run_stage(cfg, bundle, stage_name, run_dir, run_state,
+                                        resume_from=last_checkpoint(stage_dir) if resuming else None)
     outcome: dict[str, Any] = {
         "run_dir": str(run_dir), "label": run_label(cfg),
         "exports": {k: str(v) for k, v in exports.items()},
@@ -205,6 +255,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if outcome.get("results") or outcome.get("language"):
         _log_results(cfg, run_dir, outcome.get("results", {}), outcome.get("language", {}))
     _write_summary(run_dir, outcome)
+    if rank_zero_only.rank == 0:
+        run_state.finished = True
+        run_state.write()
     return outcome
 
 

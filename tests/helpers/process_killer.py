@@ -1,0 +1,28 @@
+"""A callback that kills its own training process with SIGKILL at a chosen point: a crash that
+leaves no chance to clean up, as an out-of-memory kill or a lost node does."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import lightning as L
+
+
+class KillProcess(L.Callback):
+    """SIGKILL in stage `stage` after optimizer step `step` (0: when the stage starts)."""
+
+    def __init__(self, stage: str, step: int):
+        self.stage = stage
+        self.step = step
+
+    def _here(self, trainer: L.Trainer) -> bool:
+        return Path(trainer.default_root_dir).name == self.stage
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.step == 0 and self._here(trainer):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._here(trainer) and trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
