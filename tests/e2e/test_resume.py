@@ -15,7 +15,9 @@ from safetensors.torch import load_file
 from tests.helpers.configs import TINY_MODEL, TINY_WORLD
 
 ROOT = Path(__file__).resolve().parents[2]
-PRETRAIN_STEPS, FINETUNE_STEPS, EVERY = 48, 12, 12  # the tiny pretrain epoch is 32 batches
+# The tiny pretrain epoch is 32 batches; checkpoints every 7 steps: the one a kill at step 40
+# resumes from, 35, is 3 batches into the second epoch (odd: the 2 workers' turns shift).
+PRETRAIN_STEPS, FINETUNE_STEPS, EVERY = 48, 12, 7
 
 
 def command_line(run_dir: Path, toy_root: Path, *overrides: str) -> list[str]:
@@ -35,12 +37,14 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 def train_py_started(run_dir: Path, toy_root: Path, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen(command_line(run_dir, toy_root, *overrides), cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def train_py(run_dir: Path, toy_root: Path, *overrides: str, check: bool = True):
+    # In its own session: a test may kill the job's whole process group (every DDP rank).
     done = subprocess.run(command_line(run_dir, toy_root, *overrides), cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, start_new_session=True)
     if check and done.returncode != 0:
         raise AssertionError(f"train.py failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return done
@@ -91,11 +95,11 @@ def test_sigkill_mid_stage_then_resume_gives_the_same_steps_and_weights(
     killed = train_py(run_dir, toy_root, f"data.num_workers={workers}", *kill, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert not (run_dir / "pretrain" / "export").exists()
-    assert (run_dir / "pretrain" / "checkpoints" / "step=0000036.ckpt").is_file()
+    assert (run_dir / "pretrain" / "checkpoints" / "step=0000035.ckpt").is_file()
     train_py(run_dir.parent / "resumed-attempt", toy_root, f"data.num_workers={workers}",
              f"resume={run_dir}")
-    # Steps 37.. of the epoch that began at step 33 came from the replayed stream.
-    assert_same_training(run_dir, references[workers], {"pretrain": 37, "finetune": 1})
+    # Steps 36.. of the epoch that began at step 33 came from the replayed stream.
+    assert_same_training(run_dir, references[workers], {"pretrain": 36, "finetune": 1})
 
 
 @pytest.mark.slow
@@ -156,4 +160,4 @@ def test_shards_over_http_train_and_resume_as_the_local_ones(references, toy_roo
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
         train_py(run_dir.parent / "resumed-attempt", toy_root, *remote, f"resume={run_dir}")
     assert requests["/caption/manifest.json"] >= 2
-    assert_same_training(run_dir, references[0], {"pretrain": 37, "finetune": 1})
+    assert_same_training(run_dir, references[0], {"pretrain": 36, "finetune": 1})

@@ -5,6 +5,7 @@ from functools import partial
 from typing import Any, Callable
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from allava.data.length_batching import LengthBucketedBatches
@@ -37,9 +38,10 @@ class ResumableLoader(DataLoader):
     iterator skips those batches: the stream is replayed from the epoch's seed, so the batches
     that follow are the ones the uninterrupted run saw."""
 
-    def __init__(self, dataset, consumed_batches: Callable[[], int], **kwargs):
+    def __init__(self, dataset, consumed_batches: Callable[[], int], seed: int = 0, **kwargs):
         super().__init__(dataset, **kwargs)
         self.consumed_batches = consumed_batches
+        self.seed = seed
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": int(self.dataset.epoch), "batches": int(self.consumed_batches())}
@@ -49,6 +51,9 @@ class ResumableLoader(DataLoader):
         self.dataset.resume_at(int(state["batches"]))
 
     def __iter__(self):
+        # The workers' seeds come from (run seed, epoch), not from the global torch RNG: the
+        # same in a replayed epoch, and making the iterator draws nothing from the training's.
+        self.generator = torch.Generator().manual_seed(self.seed * 100_003 + int(self.dataset.epoch))
         iterator = super().__iter__()  # workers hold their copy of the dataset from here on
         self.dataset.resume_at(0)  # so the next epoch starts at its beginning
         return iterator
@@ -108,7 +113,7 @@ class StageDataModule(L.LightningDataModule):
         return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer else 0
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._train, ResumableLoader,
+        return self._loader(self._train, ResumableLoader, seed=self.seed,
                             consumed_batches=self._batches_trained_this_epoch)
 
     def val_dataloader(self) -> DataLoader | list:

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence, TypeVar
 
 from torch.utils.data import IterableDataset
 
-from allava.data.streaming import MixtureStream, batches_already_taken, worker_slot
+from allava.data.streaming import MixtureStream, batches_already_taken, worker_role
 
 T = TypeVar("T")
 
@@ -80,9 +80,10 @@ class LengthBucketedBatches(IterableDataset):
         self.skip_batches = int(batches)
 
     def __iter__(self) -> Iterator[list]:
-        worker, num_workers = worker_slot()
+        role, num_workers = worker_role(self.skip_batches)
         stream = self.stream
-        rng = random.Random(f"{stream.seed}:{stream.epoch}:{stream.rank}:{worker}:batches")
-        batches = length_bucketed(iter(stream), self.batch_size, self.buffer_batches, rng,
+        rng = random.Random(f"{stream.seed}:{stream.epoch}:{stream.rank}:{role}:batches")
+        samples = stream._samples(role, num_workers, skip=0)
+        batches = length_bucketed(samples, self.batch_size, self.buffer_batches, rng,
                                   length=lambda sample: len(sample.input_ids))
-        return islice(batches, batches_already_taken(self.skip_batches, worker, num_workers), None)
+        return islice(batches, batches_already_taken(self.skip_batches, role, num_workers), None)

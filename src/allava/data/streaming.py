@@ -242,9 +242,9 @@ class MixtureStream(IterableDataset):
     def __iter__(self) -> Iterator:
         # Not a generator itself: the skip is read when the iterator is made, so that the
         # DataLoader can clear it for the next epoch right after.
-        worker, num_workers = worker_slot()
-        skip = batches_already_taken(self.skip_batches, worker, num_workers) * self.loader_batch_size
-        return self._samples(worker, num_workers, skip)
+        role, num_workers = worker_role(self.skip_batches)
+        skip = batches_already_taken(self.skip_batches, role, num_workers) * self.loader_batch_size
+        return self._samples(role, num_workers, skip)
 
     def _samples(self, worker: int, num_workers: int, skip: int) -> Iterator:
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
@@ -304,13 +304,35 @@ class OrderedStream(IterableDataset):
         yield from self.processor(mine())
 
 
-def batches_already_taken(batches: int, worker: int, num_workers: int) -> int:
-    """Of the first `batches` batches a DataLoader yielded, how many came from `worker`: the
-    loader takes one batch from each worker in turn (every worker yields as many batches)."""
+def batches_already_taken(batches: int, role: int, num_workers: int) -> int:
+    """Of the first `batches` batches of an epoch, how many came from the worker in `role`:
+    the DataLoader takes one batch from each worker in turn (all yield as many batches)."""
     workers = max(num_workers, 1)
-    return max(0, math.ceil((batches - worker) / workers))
+    return max(0, math.ceil((batches - role) / workers))
 
 
-def seed_worker(_: int) -> None:
-    """Keep torch's own RNG distinct per worker too (augmentations, if any)."""
-    torch.manual_seed(torch.initial_seed() % 2**31)
+def worker_role(resumed_at: int = 0) -> tuple[int, int]:
+    """(role, number of workers) of this DataLoader worker: which worker of the uninterrupted
+    epoch it stands in for. A resumed loader starts its turns at worker 0 again, while the next
+    batch of the epoch was worker `resumed_at % workers`'s; so worker k plays that role, k
+    places on, reading its stream and drawing from its random generators."""
+    worker, workers = worker_slot()
+    role = (worker + resumed_at) % workers
+    if role != worker:
+        seed_worker_role(role, worker)
+    return role, workers
+
+
+def seed_worker(worker: int) -> None:
+    """Every RNG of a data worker (torch, Python, NumPy) from the seed the DataLoader gave it
+    (its base seed + worker id): distinct per worker, the same when an epoch is replayed."""
+    seed_worker_role(worker, worker)
+
+
+def seed_worker_role(role: int, worker: int) -> None:
+    import numpy as np
+
+    seed = (torch.initial_seed() - worker + role) % 2**32
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,29 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def atomic_link(source: str | Path, link: str | Path) -> None:
-    """`link` becomes another name of `source` (a hard link, a copy where links fail), swapped
-    in atomically."""
+    """`link` becomes another name of `source` (a hard link, a copy where links fail; a
+    symbolic link for a checkpoint directory, as sharded strategies write), swapped in
+    atomically."""
     source, link = Path(source), Path(link)
     temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     temporary.unlink(missing_ok=True)
-    try:
-        os.link(source, temporary)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(source, temporary)
+    if source.is_dir():
+        os.symlink(source.name, temporary)  # relative: the folder can move
+    else:
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copyfile(source, temporary)
     os.replace(temporary, link)
     fsync_directory(link.parent)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Deletes a checkpoint file or a sharded checkpoint's directory."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

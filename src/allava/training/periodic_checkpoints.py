@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
-from allava.training.checkpoint_files import atomic_link
+from allava.training.checkpoint_files import atomic_link, remove_checkpoint
 
 LAST = "last.ckpt"
 
@@ -101,7 +101,7 @@ class PeriodicCheckpoint(L.Callback):
         if trainer.is_global_zero:
             atomic_link(path, self.dirpath / LAST)
             for old in step_checkpoints(self.dirpath)[:-self.keep_last]:
-                old.unlink(missing_ok=True)
+                remove_checkpoint(old)
             rank_zero_info(f"checkpoint: {path}")
         trainer.strategy.barrier("periodic_checkpoint")
         return path

@@ -1,14 +1,15 @@
 """Resuming a killed `train.py` run: which run, whether its config still matches, and what each
 stage left behind.
 
-A run directory holds `run_state.json` (the config that matters for the weights, the W&B group
-and run ids, whether the run finished) and, per finished stage, `<stage>/stage_done.pt` (the
+A run directory holds `run_state.json` (the config that matters for the weights, the W&B group,
+whether the run finished) and, per finished stage, `<stage>/stage_done.pt` (the
 random generators when the stage ended) next to its export. A resumed run reuses finished
 stages' exports, continues the stage that was running from its `checkpoints/last.ckpt`, and
 starts the stages after it as the uninterrupted run would have.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -60,7 +61,6 @@ class RunState:
     directory: Path
     config: dict[str, Any] = field(default_factory=dict)
     run_group: str | None = None
-    wandb_ids: dict[str, str] = field(default_factory=dict)
     finished: bool = False
 
     @classmethod
@@ -70,26 +70,22 @@ class RunState:
             return None
         data = json.loads(path.read_text())
         return cls(directory=Path(directory), config=data["config"], run_group=data.get("run_group"),
-                   wandb_ids=data.get("wandb_ids", {}), finished=bool(data.get("finished")))
+                   finished=bool(data.get("finished")))
 
     def write(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / RUN_STATE
         temporary = path.with_name(f".{RUN_STATE}.tmp-{os.getpid()}")
         temporary.write_text(json.dumps({"config": self.config, "run_group": self.run_group,
-                                         "wandb_ids": self.wandb_ids, "finished": self.finished},
-                                        indent=2, default=str))
+                                         "finished": self.finished}, indent=2, default=str))
         os.replace(temporary, path)
         fsync_directory(self.directory)
 
     def wandb_id(self, stage: str) -> str:
-        """The W&B run id of `stage`, made once and kept, so a resumed stage logs to its run."""
-        if stage not in self.wandb_ids:
-            import secrets
-
-            self.wandb_ids[stage] = secrets.token_hex(4)
-            self.write()
-        return self.wandb_ids[stage]
+        """The W&B run id of `stage`: the same in every process and every resume of this run,
+        so that a resumed stage logs to its run."""
+        key = f"{self.run_group}:{self.directory.resolve()}:{stage}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def latest_unfinished_run(runs_dir: Path, config: dict[str, Any], exclude: Path) -> Path | None:
@@ -155,7 +151,7 @@ def _announced(state: RunState, resuming: bool) -> tuple[RunState, bool]:
 
 def last_checkpoint(stage_dir: Path) -> Path | None:
     path = stage_dir / "checkpoints" / LAST
-    return path if path.is_file() else None
+    return path if path.exists() else None  # a file, or a sharded checkpoint directory
 
 
 def mark_stage_done(stage_dir: Path) -> None:

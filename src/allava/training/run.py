@@ -191,11 +191,12 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
 
 def _checkpoint_io(cfg: DictConfig) -> dict[str, Any]:
     """Atomic, weights-only checkpoint files, where the strategy takes a CheckpointIO plugin
-    (sharded strategies write their own checkpoint directories)."""
+    (one process or DDP; sharded strategies write their own checkpoint directories)."""
     strategy = cfg.trainer.get("strategy", "auto")
-    if isinstance(strategy, str) and strategy.split("_")[0] in ("auto", "ddp", "single"):
-        if not cfg.trainer.get("plugins"):
-            return {"plugins": [AtomicCheckpointIO()]}
+    name = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    name = name.rsplit(".", 1)[-1].lower()
+    if name.startswith(("auto", "ddp", "single")) and not cfg.trainer.get("plugins"):
+        return {"plugins": [AtomicCheckpointIO()]}
     return {}
 
 
