@@ -22,8 +22,8 @@ from allava.models.model_dir import WEIGHTS, export_model
 from allava.toy.setup import ensure_toy_world
 from allava.training import loggers as logger_factories
 from allava.training.acceleration import compile_model, enable_gradient_checkpointing
-from allava.training.module import VLMTrainingModule
 from allava.training.checkpoint_files import AtomicCheckpointIO, load_checkpoint
+from allava.training.module import VLMTrainingModule
 from allava.training.random_state import restore_random_state
 from allava.training.resume import (RunState, last_checkpoint, mark_stage_done, open_run,
                                     stage_done)
