@@ -23,6 +23,7 @@ from allava.data.record_checks import check_record
 from allava.data.image_decode import BadSample
 from allava.data.shard_writer import MANIFEST_NAME, ShardWriter, read_manifest
 from allava.data.source_records import InputFileError, SourceRecord, iter_source_records
+from allava.utils.jsonl_files import write_json
 
 PROGRESS_NAME = "progress.json"
 
@@ -101,12 +102,6 @@ def _bounded_imap(pool, tasks: Iterator, workers: int) -> Iterator[Prepared]:
         yield result
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def convert(inputs: list[str | Path], out_dir: str | Path, options: ConvertOptions,
             overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Converts `inputs` into shards under `out_dir`; returns the manifest."""
@@ -135,7 +130,7 @@ def convert(inputs: list[str | Path], out_dir: str | Path, options: ConvertOptio
     position = start
 
     def save_progress(state: dict[str, Any]) -> None:
-        _write_json(journal, {"fingerprint": fingerprint, "next_position": position,
+        write_json(journal, {"fingerprint": fingerprint, "next_position": position,
                               "writer": state})
 
     writer = ShardWriter(out, samples_per_shard=options.samples_per_shard,

@@ -83,7 +83,7 @@ class LengthBucketedBatches(IterableDataset):
         role, num_workers = worker_role(self.skip_batches)
         stream = self.stream
         rng = random.Random(f"{stream.seed}:{stream.epoch}:{stream.rank}:{role}:batches")
-        samples = stream._samples(role, num_workers, skip=0)
+        samples = stream.worker_samples(role, num_workers)
         batches = length_bucketed(samples, self.batch_size, self.buffer_batches, rng,
                                   length=lambda sample: len(sample.input_ids))
         return islice(batches, batches_already_taken(self.skip_batches, role, num_workers), None)

@@ -66,14 +66,18 @@ class ShardSource:
         return "{" in self.path and ".." in self.path
 
     @property
+    def directory(self) -> str:
+        """Where the shards and their manifest are (a pattern's folder)."""
+        return shard_access.parent(self.path) if self.is_pattern else self.path
+
+    @property
     def manifest_location(self) -> str:
         if self.manifest_path:
             return self.manifest_path
         if self.path.startswith("pipe:"):
             raise ValueError(f"the source {self.path!r} is a pipe: command; say where its "
                              "manifest is with `manifest: <path or URL>` in the mixture entry")
-        return shard_access.join(shard_access.parent(self.path) if self.is_pattern else self.path,
-                                 "manifest.json")
+        return shard_access.join(self.directory, "manifest.json")
 
     @cached_property  # read once: sources are asked for urls and counts every epoch
     def manifest(self) -> dict[str, Any]:
@@ -105,8 +109,7 @@ class ShardSource:
     def shard_url(self, name: str) -> str:
         if self.path.startswith("pipe:"):
             return self.path.replace("{shard}", name)
-        return shard_access.join(shard_access.parent(self.path) if self.is_pattern else self.path,
-                                 name)
+        return shard_access.join(self.directory, name)
 
     def urls(self) -> list[str]:
         shards = [self.shard_url(s["name"]) for s in self.shards]
@@ -244,9 +247,10 @@ class MixtureStream(IterableDataset):
         # DataLoader can clear it for the next epoch right after.
         role, num_workers = worker_role(self.skip_batches)
         skip = batches_already_taken(self.skip_batches, role, num_workers) * self.loader_batch_size
-        return self._samples(role, num_workers, skip)
+        return self.worker_samples(role, num_workers, skip)
 
-    def _samples(self, worker: int, num_workers: int, skip: int) -> Iterator:
+    def worker_samples(self, worker: int, num_workers: int, skip: int = 0) -> Iterator:
+        """The processed samples of one worker's epoch quota, after the first `skip`."""
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
         slots = self.world_size * num_workers
         slot = self.rank * num_workers + worker

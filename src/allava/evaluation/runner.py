@@ -35,6 +35,7 @@ from allava.evaluation.prompts import PromptStyle, build_prompt
 from allava.evaluation.references import reference_of
 from allava.evaluation.registry import BenchmarkSpec
 from allava.evaluation.scorers import Matcher, ScoringContext, score_benchmark
+from allava.utils.jsonl_files import write_json
 
 log = logging.getLogger(__name__)
 # The `reference` of a results entry scored by this project's own rules (no reference script).
@@ -187,13 +188,6 @@ def resolve_benchmark(entry: str | BenchmarkSpec, resolve: Resolver | None) -> B
     spec = tsv_spec(path)
     spec.name = entry
     return spec
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file so that a crash never leaves a half-written file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
 
 
 def _read_existing(benchmark: Benchmark, benchmark_dir: Path) -> tuple[list[BenchmarkItem], list[str], dict]:

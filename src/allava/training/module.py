@@ -109,7 +109,8 @@ class VLMTrainingModule(L.LightningModule):
         # Ranks decide together (a sharded gradient is finite on some ranks only).
         finite = not self.trainer.strategy.reduce_boolean_decision(not finite, all=False)
         self._loss_finite = True
-        if not self.guard.record(self.global_step, finite, self._last_checkpoint()):
+        last_checkpoint = None if finite else self._last_checkpoint()  # a directory listing
+        if not self.guard.record(self.global_step, finite, last_checkpoint):
             for group in optimizer.param_groups:  # AdamW leaves parameters without grads alone
                 for parameter in group["params"]:
                     parameter.grad = None

@@ -82,11 +82,12 @@ class PeriodicCheckpoint(L.Callback):
         step = trainer.global_step
         if trainer.fit_loop.epoch_loop._should_accumulate():  # mid-accumulation: not a step boundary
             return
-        # Ranks decide together: each one's clock and signals may differ.
-        preempted = trainer.strategy.reduce_boolean_decision(self._received is not None, all=False)
-        due = trainer.strategy.reduce_boolean_decision(self._due(step), all=False)
-        if not (due or preempted):
+        # Ranks decide together, each one's clock and signals may differ: one collective per
+        # step, a second one only when a checkpoint is written.
+        received = self._received is not None
+        if not trainer.strategy.reduce_boolean_decision(received or self._due(step), all=False):
             return
+        preempted = trainer.strategy.reduce_boolean_decision(received, all=False)
         path = self.save(trainer, step)
         if preempted:
             raise TrainingPreempted(self._received or "a signal on another rank", path)

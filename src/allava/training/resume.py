@@ -18,7 +18,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from allava.training.checkpoint_files import atomic_save, fsync_directory, load_checkpoint
+from allava.utils.jsonl_files import write_json
+
+from allava.training.checkpoint_files import atomic_save, load_checkpoint
 from allava.training.periodic_checkpoints import LAST
 from allava.training.random_state import capture_random_state
 
@@ -74,12 +76,8 @@ class RunState:
 
     def write(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / RUN_STATE
-        temporary = path.with_name(f".{RUN_STATE}.tmp-{os.getpid()}")
-        temporary.write_text(json.dumps({"config": self.config, "run_group": self.run_group,
-                                         "finished": self.finished}, indent=2, default=str))
-        os.replace(temporary, path)
-        fsync_directory(self.directory)
+        write_json(self.directory / RUN_STATE, {"config": self.config, "run_group": self.run_group,
+                                                "finished": self.finished})
 
     def wandb_id(self, stage: str) -> str:
         """The W&B run id of `stage`: the same in every process and every resume of this run,

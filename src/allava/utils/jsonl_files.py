@@ -1,11 +1,12 @@
 """Append-only JSONL files that a killed process may have left with a torn last line: reading
 what survived, and rewriting a file atomically. Shared by the synthesis engine's outputs and the
-evaluator's predictions, both of which resume after a crash."""
+evaluator's predictions, both of which resume after a crash; and JSON files written whole."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def complete_lines(path: Path, *, unterminated_is_torn: bool = True) -> tuple[list[str], int]:
@@ -33,6 +34,13 @@ def complete_lines(path: Path, *, unterminated_is_torn: bool = True) -> tuple[li
             continue
         good.append(line)
     return good, bad
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes JSON through a temporary file, so that a crash never leaves a half-written file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def rewrite_lines(path: Path, lines: list[str]) -> None:
