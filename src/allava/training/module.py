@@ -121,9 +121,8 @@ class VLMTrainingModule(L.LightningModule):
 
     def _last_checkpoint(self) -> str | None:
         for callback in self.trainer.callbacks:
-            directory = getattr(callback, "dirpath", None)
-            if isinstance(callback, PeriodicCheckpoint) and directory is not None:
-                saved = step_checkpoints(directory)
+            if isinstance(callback, PeriodicCheckpoint):
+                saved = step_checkpoints(callback.dirpath)
                 return str(saved[-1]) if saved else None
         return None
 
@@ -136,8 +135,8 @@ class VLMTrainingModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.rejected = Counter(checkpoint.get("rejected", {}))
         self.guard.skipped_total = int(checkpoint.get("skipped_steps", 0))
-        # Applied when training starts: building the data iterator draws from torch's RNG,
-        # which the uninterrupted run did not do at this point.
+        # Applied when training starts, after Lightning's setup (which the uninterrupted run
+        # did not go through at this point) has run.
         self._random_state_to_restore = checkpoint.get("random_state")
 
     def on_train_start(self) -> None:
