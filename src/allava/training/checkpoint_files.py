@@ -80,6 +80,15 @@ def atomic_link(source: str | Path, link: str | Path) -> None:
     fsync_directory(link.parent)
 
 
+def atomic_rename(source: str | Path, target: str | Path) -> None:
+    """Moves a finished checkpoint (file or directory) to its name, replacing one there."""
+    source, target = Path(source), Path(target)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)  # os.replace cannot replace a non-empty directory
+    os.replace(source, target)
+    fsync_directory(target.parent)
+
+
 def remove_checkpoint(path: Path) -> None:
     """Deletes a checkpoint file or a sharded checkpoint's directory."""
     if path.is_dir() and not path.is_symlink():

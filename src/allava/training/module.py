@@ -1,12 +1,16 @@
 """The LightningModule: one class for every stage; the stage config says what trains and how."""
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.distributed.fsdp import FSDPModule
 from torch.optim.lr_scheduler import LambdaLR
 
 from allava.models.build import VLMBundle
@@ -16,6 +20,8 @@ from allava.training.objectives import CaptionWordsHead, caption_words_loss, che
 from allava.training.periodic_checkpoints import PeriodicCheckpoint, step_checkpoints
 from allava.training.random_state import capture_random_state, restore_random_state
 from allava.training.schedule import warmup_cosine
+from allava.training.sharding import (ENTRY_POINTS, copy_full_weights, data_parallel_mesh,
+                                      is_sharded, shard)
 from allava.training.trainable import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
                                        parameter_counts)
 
@@ -65,6 +71,30 @@ class VLMTrainingModule(L.LightningModule):
         # a frozen tower's BatchNorm statistics would drift through the whole stage.
         self.train()
 
+    # --- FSDP2 (Lightning's ModelParallelStrategy: configs/trainer/fsdp2.yaml) ---------------
+    def configure_model(self) -> None:
+        """Under ModelParallelStrategy (the only strategy that gives a device mesh), trains a
+        copy of the model sharded with FSDP2; `gather_weights` brings the result back."""
+        if self.device_mesh is None or is_sharded(self.model):
+            return
+        mesh = data_parallel_mesh(self.device_mesh)
+        self.model = copy.deepcopy(self.bundle.model)
+        if self.caption_words_head is not None:  # this objective runs the tower alone
+            shard(self.model.vision, mesh)
+            shard(self.caption_words_head, mesh)
+        else:
+            shard(self.model, mesh, ENTRY_POINTS)
+        units = sum(isinstance(m, FSDPModule) for m in self.modules())
+        rank_zero_info(f"[{self.stage['name']}] FSDP2: {units} units sharded over "
+                       f"{mesh.size()} ranks")
+
+    def gather_weights(self) -> None:
+        """After a sharded stage, writes the trained weights into the bundle's plain model (on
+        every rank: a collective). Nothing to do after an unsharded one."""
+        if self.model is not self.bundle.model:
+            copy_full_weights(self.model, self.bundle.model)
+            self.model = self.bundle.model
+
     def forward(self, batch: dict[str, Any]) -> torch.Tensor | None:
         if self.caption_words_head is not None:
             return caption_words_loss(self.model.vision, self.caption_words_head, batch,
@@ -105,6 +135,8 @@ class VLMTrainingModule(L.LightningModule):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"]
                  if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0) if grads else None
+        if hasattr(norm, "full_tensor"):  # sharded gradients (FSDP2): the norm of the whole
+            norm = norm.full_tensor()
         finite = self._loss_finite and (norm is None or bool(torch.isfinite(norm)))
         # Ranks decide together (a sharded gradient is finite on some ranks only).
         finite = not self.trainer.strategy.reduce_boolean_decision(not finite, all=False)
@@ -148,7 +180,7 @@ class VLMTrainingModule(L.LightningModule):
         if (not self.preview_examples or self.trainer.sanity_checking
                 or self.objective != "next_token"):
             return
-        predictor = VLMPredictor(self.bundle)
+        predictor = VLMPredictor(replace(self.bundle, model=self.model))  # sharded or not
         examples = self.preview_examples
         predictions = predictor.answer([e["question"] for e in examples],
                                        [e["image"] for e in examples],

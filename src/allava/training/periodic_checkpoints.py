@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
-from allava.training.checkpoint_files import atomic_link, remove_checkpoint
+from allava.training.checkpoint_files import atomic_link, atomic_rename, remove_checkpoint
 
 LAST = "last.ckpt"
 
@@ -97,9 +97,16 @@ class PeriodicCheckpoint(L.Callback):
 
     def save(self, trainer: L.Trainer, step: int) -> Path:
         path = self.dirpath / f"step={step:07d}.ckpt"
-        trainer.save_checkpoint(path, weights_only=False)  # the whole training state
+        # Written under another name, renamed once complete: a sharded strategy writes a
+        # directory, one file per rank, and a kill half-way must not leave it looking whole.
+        partial = self.dirpath / f".{path.name}.partial"
+        if trainer.is_global_zero and partial.exists():  # left by a run killed while saving
+            remove_checkpoint(partial)
+        trainer.strategy.barrier("periodic_checkpoint_start")
+        trainer.save_checkpoint(partial, weights_only=False)  # the whole training state
         self._last_save_time = time.monotonic()
         if trainer.is_global_zero:
+            atomic_rename(partial, path)
             atomic_link(path, self.dirpath / LAST)
             for old in step_checkpoints(self.dirpath)[:-self.keep_last]:
                 remove_checkpoint(old)

@@ -176,6 +176,7 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
         trainer.fit(module, datamodule=datamodule,
                     ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
+    module.gather_weights()  # after FSDP2, the bundle's plain model gets the trained weights
     if adapted:  # the export, and the next stage, get plain weights
         merge_lora(bundle.model)
     export_dir = stage_dir / "export"
@@ -191,11 +192,12 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
 
 def _checkpoint_io(cfg: DictConfig) -> dict[str, Any]:
     """Atomic, weights-only checkpoint files, where the strategy takes a CheckpointIO plugin
-    (one process or DDP; sharded strategies write their own checkpoint directories)."""
+    (one process, DDP, FSDP2 gathering into one file; sharded checkpoint directories are
+    written by the strategy itself and read with weights_only=True)."""
     strategy = cfg.trainer.get("strategy", "auto")
     name = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
     name = name.rsplit(".", 1)[-1].lower()
-    if name.startswith(("auto", "ddp", "single")) and not cfg.trainer.get("plugins"):
+    if name.startswith(("auto", "ddp", "single", "fsdp2")) and not cfg.trainer.get("plugins"):
         return {"plugins": [AtomicCheckpointIO()]}
     return {}
 
