@@ -14,8 +14,11 @@ from allava.models.model_dir import load_exported
 from tests.e2e.test_resume import assert_same_training, losses, train_py
 from tests.helpers.wandb_offline import find_runs
 
-DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
-FSDP2 = ["trainer=fsdp2", "trainer.devices=2", "trainer.accelerator=cpu"]
+# Half of test_resume.py's steps: still past the first epoch (16 batches per rank) and two
+# checkpoints before the kill at step 20.
+SHORT = ["stage.pretrain.max_steps=24", "stage.finetune.max_steps=6"]
+DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", *SHORT]
+FSDP2 = ["trainer=fsdp2", "trainer.devices=2", "trainer.accelerator=cpu", *SHORT]
 STAGES = ("pretrain", "finetune")
 KILL_AT_STEP_20 = ["+callbacks.kill._target_=tests.helpers.process_killer.KillProcess",
                    "+callbacks.kill.stage=pretrain", "+callbacks.kill.step=20",
@@ -23,7 +26,7 @@ KILL_AT_STEP_20 = ["+callbacks.kill._target_=tests.helpers.process_killer.KillPr
 
 
 def two_process_run(toy_root, tmp_path_factory, strategy: list[str]):
-    run_dir = tmp_path_factory.mktemp(strategy[0].split("=")[1]) / "run"
+    run_dir = tmp_path_factory.mktemp(strategy[0].removeprefix("trainer=")) / "run"
     done = train_py(run_dir, toy_root, *strategy, "logger=wandb", "logger.wandb.mode=offline",
                     "+logger.csv._target_=allava.training.loggers.csv_logger",
                     "eval.benchmarks=[toy_pope]", "eval.limit=8")
@@ -92,3 +95,28 @@ def test_a_killed_two_process_job_resumes_exactly(strategy, request, toy_root, t
     train_py(run_dir.parent / "resumed-attempt", toy_root, *overrides, "logger=csv",
              f"resume={run_dir}")
     assert_same_training(run_dir, reference, {"pretrain": 15, "finetune": 1})
+
+
+@pytest.mark.slow
+def test_processes_started_by_torchrun_agree_on_one_run_and_export_once(toy_root, tmp_path):
+    """How several nodes run: the launcher starts every process (here torchrun, 2 on one node)
+    and each composes its config alone; all must write to one run directory."""
+    import subprocess
+    import sys
+
+    from tests.e2e.test_resume import ENV, ROOT, command_line
+
+    arguments = [a for a in command_line(tmp_path, toy_root, *DDP, "stage.pretrain.max_steps=6",
+                                         "stage.finetune.max_steps=4", f"paths.log_dir={tmp_path}")
+                 if not a.startswith("hydra.run.dir=")][1:]  # the run dir is the job's to name
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node=2", *arguments], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=600, start_new_session=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    (run_dir,) = (tmp_path / "train" / "runs").iterdir()
+    assert run_dir.name.startswith("torchrun-")
+    assert "batch 4 x 2 devices" in output
+    for stage in STAGES:
+        assert output.count(f"[INFO] - [{stage}] exported to {run_dir}") == 1
+        assert (run_dir / stage / "export" / "model.safetensors").is_file()

@@ -103,23 +103,10 @@ def test_sigkill_mid_stage_then_resume_gives_the_same_steps_and_weights(
 
 
 @pytest.mark.slow
-def test_sigkill_between_stages_then_resume_reuses_the_finished_stage(references, toy_root, tmp_path):
-    run_dir = tmp_path / "run"
-    kill = ["+callbacks.kill._target_=tests.helpers.process_killer.KillProcess",
-            "+callbacks.kill.stage=finetune", "+callbacks.kill.step=0"]
-    killed = train_py(run_dir, toy_root, *kill, check=False)
-    assert killed.returncode == -signal.SIGKILL
-    export = run_dir / "pretrain" / "export" / "model.safetensors"
-    finished_at = export.stat().st_mtime_ns
-    train_py(run_dir.parent / "resumed-attempt", toy_root, "resume=auto",
-             f"hydra.run.dir={run_dir.parent / 'resumed-attempt'}")
-    assert export.stat().st_mtime_ns == finished_at  # pretrain was not run again
-    assert_same_training(run_dir, references[0], {"finetune": 1})
-
-
-@pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_stops_and_resumes_exactly(references, toy_root, tmp_path):
-    """A cluster's pre-emption: SIGTERM lets the step finish, checkpoints it, and exits 143."""
+def test_sigterm_then_a_kill_between_stages_both_resume_exactly(references, toy_root, tmp_path):
+    """A cluster's pre-emption: SIGTERM lets the step finish, checkpoints it, and exits 143.
+    The resumed run is then killed as the next stage starts; resume=auto finds the run again
+    and reuses the stage that finished."""
     import time
 
     run_dir = tmp_path / "run"
@@ -136,7 +123,17 @@ def test_sigterm_saves_a_checkpoint_stops_and_resumes_exactly(references, toy_ro
     stopped_at = int(saved[-1].stem.split("=")[1])
     assert EVERY <= stopped_at < PRETRAIN_STEPS
     assert not (run_dir / "pretrain" / "export").exists()
-    train_py(run_dir.parent / "resumed-attempt", toy_root, f"resume={run_dir}")
+
+    kill = ["+callbacks.kill._target_=tests.helpers.process_killer.KillProcess",
+            "+callbacks.kill.stage=finetune", "+callbacks.kill.step=0"]
+    killed = train_py(run_dir.parent / "resumed-attempt", toy_root, f"resume={run_dir}", *kill,
+                      check=False)
+    assert killed.returncode == -signal.SIGKILL
+    export = run_dir / "pretrain" / "export" / "model.safetensors"
+    finished_at = export.stat().st_mtime_ns
+    train_py(run_dir.parent / "second-attempt", toy_root, "resume=auto",
+             f"hydra.run.dir={run_dir.parent / 'second-attempt'}")
+    assert export.stat().st_mtime_ns == finished_at  # pretrain was not run again
     assert_same_training(run_dir, references[0], {"pretrain": stopped_at + 1, "finetune": 1})
 
 

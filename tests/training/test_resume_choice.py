@@ -63,3 +63,13 @@ def test_resume_of_a_missing_dir_says_so(tiny_train_config, tmp_path):
     (tmp_path / "not-a-run").mkdir()
     with pytest.raises(FileNotFoundError, match="run_state.json"):
         open_run(config_in(tiny_train_config, tmp_path / "b", f"resume={tmp_path / 'not-a-run'}"))
+
+
+def test_auto_continues_its_own_directory_when_a_requeued_job_gets_it_back(tiny_train_config,
+                                                                           tmp_path):
+    runs = tmp_path / "runs"
+    started_run(tiny_train_config, runs / "slurm-4242.0")
+    started_run(tiny_train_config, runs / "older")
+    (runs / "slurm-4242.0" / "run_state.json").touch()  # the requeued job's run is the newest
+    state, resuming = open_run(config_in(tiny_train_config, runs / "slurm-4242.0", "resume=auto"))
+    assert resuming and state.directory == runs / "slurm-4242.0"

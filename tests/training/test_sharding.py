@@ -71,16 +71,15 @@ def test_the_outermost_blocks_are_the_units():
     assert transformer_blocks(model) == list(model.layers)
 
 
-def test_the_vlm_blocks_of_the_tiny_llama_and_a_timm_vit():
+def test_the_units_of_allavas_phi3_and_clip_l336_are_their_layers():
     import timm
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import Phi3Config, Phi3ForCausalLM
 
-    llm = LlamaForCausalLM(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=3,
-                                       num_attention_heads=2, num_key_value_heads=2,
-                                       vocab_size=50))
-    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=2, img_size=32)
-    assert [type(b).__name__ for b in transformer_blocks(llm)] == ["LlamaDecoderLayer"] * 3
-    assert [type(b).__name__ for b in transformer_blocks(vit)] == ["Block"] * 2
+    with torch.device("meta"):  # full size, no memory
+        llm = Phi3ForCausalLM(Phi3Config())  # Phi-3-mini's shape: 32 decoder layers
+        tower = timm.create_model("vit_large_patch14_clip_336", pretrained=False)
+    assert [type(b).__name__ for b in transformer_blocks(llm)] == ["Phi3DecoderLayer"] * 32
+    assert [type(b).__name__ for b in transformer_blocks(tower)] == ["Block"] * 24
 
 
 def test_a_sharded_copy_trains_and_its_weights_come_back_to_the_plain_model(one_rank_mesh):

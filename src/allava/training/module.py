@@ -180,15 +180,17 @@ class VLMTrainingModule(L.LightningModule):
         if (not self.preview_examples or self.trainer.sanity_checking
                 or self.objective != "next_token"):
             return
+        # Only loggers with tables (W&B) show previews; the same list on every rank, so that
+        # all ranks generate or none does (a sharded model generates collectively).
+        tables = [logger.log_table for logger in self.loggers if hasattr(logger, "log_table")]
+        if not tables:
+            return
         predictor = VLMPredictor(replace(self.bundle, model=self.model))  # sharded or not
         examples = self.preview_examples
         predictions = predictor.answer([e["question"] for e in examples],
                                        [e["image"] for e in examples],
                                        max_new_tokens=self.preview_max_new_tokens)
-        for logger in self.loggers:
-            log_table = getattr(logger, "log_table", None)
-            if log_table is None:
-                continue
+        for log_table in tables:
             import wandb
 
             rows = [[wandb.Image(e["image"]) if e["image"] is not None else None,

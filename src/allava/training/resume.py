@@ -86,14 +86,13 @@ class RunState:
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
-def latest_unfinished_run(runs_dir: Path, config: dict[str, Any], exclude: Path) -> Path | None:
-    """The newest run directory under `runs_dir` started with `config` and not finished."""
+def latest_unfinished_run(runs_dir: Path, config: dict[str, Any]) -> Path | None:
+    """The newest run directory under `runs_dir` started with `config` and not finished (this
+    call's own directory too: a requeued cluster job gets its directory's name back)."""
     if not runs_dir.is_dir():
         return None
     candidates = []
     for directory in runs_dir.iterdir():
-        if directory.resolve() == exclude.resolve():
-            continue
         state = RunState.read(directory)
         if state and not state.finished and not config_differences(state.config, config):
             candidates.append(((directory / RUN_STATE).stat().st_mtime, directory))
@@ -117,7 +116,7 @@ def open_run(cfg: DictConfig) -> tuple[RunState, bool]:
             raise FileNotFoundError(f"{RUN_DIR_ENV}={os.environ[RUN_DIR_ENV]} holds no {RUN_STATE}")
         return state, os.environ.get(RESUMING_ENV) == "1"
     if request == "auto":
-        target = latest_unfinished_run(output_dir.parent, current, exclude=output_dir)
+        target = latest_unfinished_run(output_dir.parent, current)
         print(f"resume=auto: {'continuing ' + str(target) if target else 'no unfinished run of this config; starting a new one'}")
     elif request:
         target = Path(str(request))
