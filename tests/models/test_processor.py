@@ -85,6 +85,41 @@ def test_prompt_matches_the_training_prefix(text_tokenizer):
     assert sample.input_ids[:first_label] == prompt
 
 
+def test_chat_prompt_is_the_training_prefix_of_the_next_answer(text_tokenizer):
+    """A multi-turn prompt carries the earlier answer, the image placeholders once (in the
+    first human turn), and is exactly what training saw before the second answer."""
+    sample = text_tokenizer.encode_conversation(MULTI_TURN, num_images=1)
+    prompt = text_tokenizer.encode_chat_prompt(MULTI_TURN[:3], num_images=1)
+    labels = sample.labels
+    last_answer = max(i for i in range(1, len(labels))
+                      if labels[i] != IGNORE_INDEX and labels[i - 1] == IGNORE_INDEX)
+    assert prompt == sample.input_ids[:last_answer]
+    image_id = text_tokenizer.image_token_id
+    positions = [i for i, t in enumerate(prompt) if t == image_id]
+    assert positions == list(range(positions[0], positions[0] + 5))
+    text = text_tokenizer.tokenizer.decode(prompt, skip_special_tokens=False)
+    assert positions[-1] < len(text_tokenizer.encode_prompt("What color is the circle?", True))
+    assert (text.index("What color is the circle?") < text.index("The circle is red.")
+            < text.index("And where is it?"))
+    assert "It is at the top left." not in text
+
+
+def test_single_turn_chat_prompt_is_the_plain_prompt(text_tokenizer):
+    for question, images in (("<image>\nWhat color is the circle?", 1), ("What is 2 plus 3?", 0)):
+        chat = text_tokenizer.encode_chat_prompt([{"from": "human", "value": question}], images)
+        plain = question.removeprefix("<image>\n")
+        assert chat == text_tokenizer.encode_prompt(plain, has_image=bool(images))
+
+
+def test_chat_prompt_must_end_with_a_question_and_match_its_images(text_tokenizer):
+    with pytest.raises(MalformedConversation) as error:
+        text_tokenizer.encode_chat_prompt(MULTI_TURN[:2], num_images=1)
+    assert error.value.reason == "no_question"
+    with pytest.raises(MalformedConversation) as error:
+        text_tokenizer.encode_chat_prompt(MULTI_TURN[:3], num_images=0)
+    assert error.value.reason == "image_tag_mismatch"
+
+
 def test_text_only_record_has_no_image_tokens(text_tokenizer):
     turns = [{"from": "human", "value": "What is 2 plus 3?"}, {"from": "gpt", "value": "5."}]
     sample = text_tokenizer.encode_conversation(turns, num_images=0)
@@ -101,6 +136,8 @@ def test_truncation_keeps_images_and_rejects_unsupervised(toy_root):
     sample = cut.encode_conversation(turns, num_images=1)
     assert len(sample.input_ids) == 40
     assert sample.input_ids.count(cut.image_token_id) == 8
+    whole = cut.encode_conversation(turns, num_images=1, truncate=False)
+    assert len(whole.input_ids) > 40 and whole.input_ids[:40] == sample.input_ids
     # The limit falls inside the image placeholders: never cut them, reject instead.
     tight = VLMProcessor(tokenizer, image_token_count=64, max_length=20)
     with pytest.raises(MalformedConversation) as error:
@@ -145,5 +182,7 @@ def test_image_after_text_placement_moves_the_image_behind_the_question(toy_root
     prompt = text.encode_prompt("What color is the circle?", has_image=True)
     first_label = next(i for i, l in enumerate(sample.labels) if l != IGNORE_INDEX)
     assert sample.input_ids[:first_label] == prompt
+    chat = text.encode_chat_prompt(MULTI_TURN[:3], num_images=1)
+    assert chat[:len(prompt)] == prompt and chat.count(text.image_token_id) == 3
     with pytest.raises(ValueError, match="image_placement"):
         VLMProcessor(tokenizer, image_token_count=3, image_placement="sideways")

@@ -26,6 +26,8 @@ TOOLS = {
                   "distil captions and QA (or text answers) from an OpenAI-compatible teacher"),
     "toy": Tool("allava.toy.cli",
                 "generate the toy world: shards, held-out benchmarks and its tokenizer"),
+    "chat": Tool("allava.cli.chat",
+                 "talk with a trained model in the terminal: multi-turn, streamed, with an image"),
 }
 
 USAGE = """usage: allava <tool> [arguments]   (allava <tool> --help for its options)
@@ -39,6 +41,7 @@ examples:
   allava toy --out data/toy
   allava data convert --input ALLaVA-Caption-LAION-4V.json --image-root allava_laion --out data/allava/caption
   allava synth --input images/ --out data/synth/laion --mode laion --base-url URL --model NAME --dry-run
+  allava chat logs/train/runs/<run>/finetune/export --image scene.png
 
 Training and evaluation are Hydra applications in the repository: `python train.py [overrides]`
 and `python eval.py model_dir=... [overrides]`. The older commands allava-data, allava-synth and

@@ -39,10 +39,12 @@ class MalformedConversation(ValueError):
         self.reason = reason
 
 
-def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
+def to_messages(conversations: list[dict[str, Any]], needs_answer: bool = True
+                ) -> list[dict[str, str]]:
     """`[{"from": "human", "value": ...}, ...]` -> `[{"role": "user", "content": ...}, ...]`,
-    checking that turns alternate user/assistant (an optional system turn first) and that
-    there is at least one assistant turn."""
+    checking that turns alternate user/assistant (an optional system turn first) and, unless
+    `needs_answer` is False (a prompt, which ends with a question), that there is at least
+    one assistant turn."""
     if not isinstance(conversations, list) or not conversations:
         raise MalformedConversation("no_conversation")
     messages = []
@@ -62,7 +64,7 @@ def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
         expected = "user" if position % 2 == 0 else "assistant"
         if message["role"] != expected:
             raise MalformedConversation("turns_not_alternating")
-    if not any(m["role"] == "assistant" for m in body):
+    if needs_answer and not any(m["role"] == "assistant" for m in body):
         raise MalformedConversation("no_assistant_turn")
     return messages
 

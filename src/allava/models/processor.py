@@ -71,9 +71,10 @@ class VLMProcessor:
             messages, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
-    def _segments(self, messages: list[dict[str, str]]) -> list[tuple[str, bool]]:
+    def _segments(self, messages: list[dict[str, str]], add_generation_prompt: bool = False
+                  ) -> list[tuple[str, bool]]:
         """The rendered conversation cut into (text, is_assistant) pieces."""
-        full = self._render(messages, add_generation_prompt=False)
+        full = self._render(messages, add_generation_prompt=add_generation_prompt)
         segments: list[tuple[str, bool]] = []
         cursor = 0
         for i, message in enumerate(messages):
@@ -114,21 +115,28 @@ class VLMProcessor:
                 expanded.append(token)
         return expanded
 
-    def encode_conversation(self, conversations: list[dict[str, Any]], num_images: int
-                            ) -> TokenizedSample:
+    def _messages(self, conversations: list[dict[str, Any]], num_images: int,
+                  needs_answer: bool = True) -> list[dict[str, str]]:
         messages = [{**m, "content": self._place_image(m["content"])}
-                    for m in to_messages(conversations)]
+                    for m in to_messages(conversations, needs_answer=needs_answer)]
         tags = sum(m["content"].count(IMAGE_TAG) for m in messages)
         if tags != num_images:
             raise MalformedConversation("image_tag_mismatch",
                                         f"{tags} {IMAGE_TAG} tags for {num_images} images")
+        return messages
+
+    def encode_conversation(self, conversations: list[dict[str, Any]], num_images: int,
+                            truncate: bool = True) -> TokenizedSample:
+        """Training ids and labels, cut at `max_length` unless `truncate` is False (a chat
+        measuring how much context its turns take)."""
+        messages = self._messages(conversations, num_images)
         input_ids: list[int] = []
         labels: list[int] = []
         for text, supervised in self._segments(messages):
             ids = self._expand_images(self._encode(text))
             input_ids.extend(ids)
             labels.extend(ids if supervised else [IGNORE_INDEX] * len(ids))
-        if len(input_ids) > self.max_length:
+        if truncate and len(input_ids) > self.max_length:
             image_positions = [i for i, t in enumerate(input_ids) if t == self.image_token_id]
             if image_positions and image_positions[-1] >= self.max_length:
                 raise MalformedConversation("too_long_for_image",
@@ -143,6 +151,20 @@ class VLMProcessor:
         content = self._place_image(f"{IMAGE_TAG}\n{question}") if has_image else question
         text = self._render([{"role": "user", "content": content}], add_generation_prompt=True)
         return self._expand_images(self._encode(text))
+
+    def encode_chat_prompt(self, conversations: list[dict[str, Any]], num_images: int
+                           ) -> list[int]:
+        """Ids of a multi-turn prompt (for `generate`): ALLaVA turns ending with the human's
+        question, then the generation prompt. Cut into the pieces `encode_conversation`
+        tokenizes one by one, so that a chat's earlier answers are the very ids the model was
+        trained on. Not truncated: keeping within `max_length` is the caller's choice."""
+        messages = self._messages(conversations, num_images, needs_answer=False)
+        if messages[-1]["role"] != "user":
+            raise MalformedConversation("no_question", "a prompt ends with a human turn")
+        ids: list[int] = []
+        for text, _ in self._segments(messages, add_generation_prompt=True):
+            ids.extend(self._expand_images(self._encode(text)))
+        return ids
 
 
 def load_tokenizer(llm_cfg) -> Any:
