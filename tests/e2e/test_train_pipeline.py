@@ -131,3 +131,37 @@ def test_curriculum_experiment_runs_three_stages_on_selected_records(tiny_train_
     assert set(outcome["exports"]) == {"tower", "pretrain", "qa_pope", "finetune"}
     for stage in ("pretrain", "qa_pope", "finetune"):
         assert (Path(outcome["run_dir"]) / stage / "export" / "model.safetensors").is_file()
+
+
+def test_the_toy_clip_tower_learns_in_its_stage_and_stays_frozen_after(tiny_train_config):
+    """`model/vision=toy_clip`: CLIP's architecture at toy widths, trained from scratch by the
+    tower stage like the CNN default, then frozen as ALLaVA freezes CLIP-L/336."""
+    import lightning as L
+    from safetensors.torch import load_file
+
+    from allava.models.build import build_vlm
+
+    cfg = tiny_train_config("model/vision=toy_clip", "stages=[tower,pretrain]",
+                            "eval.benchmarks=[]")
+    outcome = train(cfg)
+    run_dir = Path(outcome["run_dir"])
+    assert outcome["image_tokens"] == (32 // 8) ** 2  # 8 px patches, class token dropped
+    bundle = load_exported(run_dir / "pretrain" / "export")
+    tower = bundle.model.vision
+    assert type(tower.model).__name__ == "VisionTransformer" and len(tower.model.blocks) == 3
+    assert type(tower.model.blocks[0].mlp.act).__name__ == "QuickGELU"  # OpenAI CLIP's
+    weights = {stage: {k: v for k, v in load_file(run_dir / stage / "export" /
+                                                  "model.safetensors").items()
+                       if k.startswith("vision.")} for stage in ("tower", "pretrain")}
+    L.seed_everything(cfg.seed, workers=True)  # as train() does before building
+    model = build_vlm(cfg.model).model
+    initial = {f"vision.{k}": v for k, v in model.vision.state_dict().items()}
+    # The rebuilt model is the run's start: the LLM, frozen in the tower stage, is unchanged.
+    tower_export = load_file(run_dir / "tower" / "export" / "model.safetensors")
+    llm = {k: v for k, v in model.llm.state_dict().items() if f"llm.{k}" in tower_export}
+    assert llm and all(torch.equal(tower_export[f"llm.{k}"], v) for k, v in llm.items())
+    assert weights["tower"].keys() == weights["pretrain"].keys() == initial.keys()
+    assert not torch.equal(weights["tower"]["vision.model.blocks.0.attn.qkv.weight"],
+                           initial["vision.model.blocks.0.attn.qkv.weight"])  # it learnt
+    assert all(torch.equal(weights["tower"][k], weights["pretrain"][k]) for k in weights["tower"])
+    assert outcome["parameters"]["vision"]["trainable"] == 0  # frozen after its stage
