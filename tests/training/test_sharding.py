@@ -11,7 +11,7 @@ import torch.distributed as dist
 from torch import nn
 
 from allava.training.sharding import (ENTRY_POINTS, copy_full_weights, data_parallel_mesh,
-                                      is_sharded, shard, transformer_blocks)
+                                      shard, transformer_blocks)
 from allava.training.strategies import FSDP2Strategy
 
 
@@ -31,6 +31,12 @@ def one_rank_mesh():
                                    mesh_dim_names=("data_parallel", "tensor_parallel"))
         finally:
             dist.destroy_process_group()
+
+
+def is_sharded(module: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return any(isinstance(m, FSDPModule) for m in module.modules())
 
 
 class ToyDecoderLayer(nn.Module):

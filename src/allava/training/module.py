@@ -20,8 +20,7 @@ from allava.training.objectives import CaptionWordsHead, caption_words_loss, che
 from allava.training.periodic_checkpoints import PeriodicCheckpoint, step_checkpoints
 from allava.training.random_state import capture_random_state, restore_random_state
 from allava.training.schedule import warmup_cosine
-from allava.training.sharding import (ENTRY_POINTS, copy_full_weights, data_parallel_mesh,
-                                      is_sharded, shard)
+from allava.training.sharding import ENTRY_POINTS, copy_full_weights, data_parallel_mesh, shard
 from allava.training.trainable import (MODULES, apply_trainable, keep_frozen_in_eval_mode,
                                        parameter_counts)
 
@@ -75,7 +74,7 @@ class VLMTrainingModule(L.LightningModule):
     def configure_model(self) -> None:
         """Under ModelParallelStrategy (the only strategy that gives a device mesh), trains a
         copy of the model sharded with FSDP2; `gather_weights` brings the result back."""
-        if self.device_mesh is None or is_sharded(self.model):
+        if self.device_mesh is None or self.sharded:
             return
         mesh = data_parallel_mesh(self.device_mesh)
         self.model = copy.deepcopy(self.bundle.model)
@@ -88,10 +87,15 @@ class VLMTrainingModule(L.LightningModule):
         rank_zero_info(f"[{self.stage['name']}] FSDP2: {units} units sharded over "
                        f"{mesh.size()} ranks")
 
+    @property
+    def sharded(self) -> bool:
+        """Training a sharded copy (FSDP2) rather than the bundle's model itself."""
+        return self.model is not self.bundle.model
+
     def gather_weights(self) -> None:
         """After a sharded stage, writes the trained weights into the bundle's plain model (on
         every rank: a collective). Nothing to do after an unsharded one."""
-        if self.model is not self.bundle.model:
+        if self.sharded:
             copy_full_weights(self.model, self.bundle.model)
             self.model = self.bundle.model
 

@@ -63,12 +63,6 @@ def shard(module: nn.Module, mesh, entry_points: tuple[str, ...] = ()) -> nn.Mod
     return module
 
 
-def is_sharded(module: nn.Module) -> bool:
-    from torch.distributed.fsdp import FSDPModule
-
-    return any(isinstance(m, FSDPModule) for m in module.modules())
-
-
 @torch.no_grad()
 def copy_full_weights(sharded: nn.Module, plain: nn.Module) -> None:
     """Writes the weights of `sharded` (a sharded copy of `plain`) into `plain`, on every
