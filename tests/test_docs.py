@@ -17,7 +17,7 @@ README = ROOT / "README.md"
 BENCHMARKS_README = ROOT / "benchmarks" / "README.md"
 CITABLE = {"README.md": README, "benchmarks/README.md": BENCHMARKS_README}
 README_MAX_LINES = 250
-TOOLS = ("data", "synth", "toy", "chat")  # `allava <tool>`: see src/allava/cli/main.py
+TOOLS = ("data", "synth", "toy", "chat", "serve", "export")  # `allava <tool>`: see src/allava/cli/main.py
 
 # Between the file and the heading: a comma, then white space that may cross a line break of a
 # comment (`#` in YAML, Python, Makefile, TOML).
@@ -219,7 +219,7 @@ def test_readme_checks_catch_dates_hashes_and_unknown_tools():
                                      "line 1: commit hash 48b934d"]
     text = "```bash\nallava data convert --input a.json\nallava train x=1\n```\n```text\nallava foo\n```\n"
     assert unknown_allava_tools(text) == [
-        "README.md:3: 'allava train x=1' names no tool among data, synth, toy, chat"]
+        "README.md:3: 'allava train x=1' names no tool among data, synth, toy, chat, serve, export"]
 
 
 # --- the checks on the repository ----------------------------------------------------------------

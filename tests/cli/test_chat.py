@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
-import torch
 from PIL import Image
 
-from allava.models.build import build_vlm
-from allava.models.model_dir import export_model
-from tests.helpers.configs import TINY_MODEL, TINY_WORLD, compose_config
+from tests.helpers.tiny_model import export_tiny_model
 
 YOU = "you> "
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # readline's terminal codes, if any
@@ -25,11 +22,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # readline's terminal codes, if an
 
 @pytest.fixture(scope="module")
 def model_dir(toy_root, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("chat")
-    world = [f"data.generate.{k}={v}" for k, v in TINY_WORLD.items()]
-    cfg = compose_config("train", [f"data.root={toy_root}", *world, *TINY_MODEL], root / "run")
-    torch.manual_seed(0)
-    return export_model(build_vlm(cfg.model), root / "export")
+    return export_tiny_model(toy_root, tmp_path_factory.mktemp("chat"))
 
 
 @pytest.fixture(scope="module")

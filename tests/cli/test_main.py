@@ -22,13 +22,15 @@ def test_help_lists_every_tool_and_the_aliases():
     for name, tool in TOOLS.items():
         assert any(line.split()[:1] == [name] and tool.summary in line for line in lines), name
     assert "allava-data, allava-synth and\nallava-toy still work" in result.stdout
-    assert set(TOOLS) == {"data", "synth", "toy", "chat"}
+    assert set(TOOLS) == {"data", "synth", "toy", "chat", "serve", "export"}
 
 
 @pytest.mark.parametrize("tool, usage", [("toy", "usage: allava toy"),
                                          ("synth", "usage: allava synth"),
                                          ("data", "usage: allava data"),
-                                         ("chat", "usage: allava chat")])
+                                         ("chat", "usage: allava chat"),
+                                         ("serve", "usage: allava serve"),
+                                         ("export", "usage: allava export")])
 def test_each_tool_answers_help_under_its_allava_name_with_examples(tool, usage, capsys):
     with pytest.raises(SystemExit) as stop:
         main([tool, "--help"])
@@ -48,7 +50,7 @@ def test_data_convert_help_has_examples(capsys):
 def test_unknown_tool_is_an_error_naming_the_tools():
     result = run_allava("train")
     assert result.returncode == 2
-    assert "unknown tool 'train'; choose among data, synth, toy, chat" in result.stderr
+    assert "unknown tool 'train'; choose among data, synth, toy, chat, serve, export" in result.stderr
 
 
 def test_a_tool_error_names_the_allava_subcommand(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from allava.models.chat_format import (ALLAVA_CHAT_TEMPLATE, MalformedConversation,
-                                     add_special_markers, to_messages)
+                                     add_special_markers, multimodal_chat_template,
+                                     to_messages)
 from allava.models.processor import IGNORE_INDEX, VLMProcessor
 
 CHATML = (
@@ -186,3 +187,23 @@ def test_image_after_text_placement_moves_the_image_behind_the_question(toy_root
     assert chat[:len(prompt)] == prompt and chat.count(text.image_token_id) == 3
     with pytest.raises(ValueError, match="image_placement"):
         VLMProcessor(tokenizer, image_token_count=3, image_placement="sideways")
+
+
+def test_multimodal_template_renders_image_parts_as_training_wrote_them(text_tokenizer):
+    """Processors and OpenAI clients send content as parts; the exported template renders an
+    image part as the `<image>` line of the training data, and plain strings as before."""
+    tokenizer = text_tokenizer.tokenizer
+    plain = [{"role": "user", "content": "<image>\nWhat color is the circle?"},
+             {"role": "assistant", "content": "Red."}]
+    parts = [{"role": "user", "content": [{"type": "image"},
+                                          {"type": "text", "text": "What color is the circle?"}]},
+             {"role": "assistant", "content": [{"type": "text", "text": "Red."}]}]
+    expected = tokenizer.apply_chat_template(plain, tokenize=False)
+    tokenizer.chat_template = multimodal_chat_template(tokenizer.chat_template)
+    assert tokenizer.apply_chat_template(parts, tokenize=False) == expected
+    assert tokenizer.apply_chat_template(plain, tokenize=False) == expected
+
+
+def test_a_template_that_reads_no_content_cannot_learn_image_parts():
+    with pytest.raises(ValueError, match="reads no message\\['content'\\]"):
+        multimodal_chat_template("{% for m in messages %}{{ m.text }}{% endfor %}")

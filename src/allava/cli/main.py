@@ -28,6 +28,10 @@ TOOLS = {
                 "generate the toy world: shards, held-out benchmarks and its tokenizer"),
     "chat": Tool("allava.cli.chat",
                  "talk with a trained model in the terminal: multi-turn, streamed, with an image"),
+    "serve": Tool("allava.serve.cli",
+                  "serve a trained model over an OpenAI-compatible HTTP API, batching requests"),
+    "export": Tool("allava.export.cli",
+                   "write a trained model as a Hugging Face directory (stock LLaVA or remote code)"),
 }
 
 USAGE = """usage: allava <tool> [arguments]   (allava <tool> --help for its options)
@@ -42,6 +46,8 @@ examples:
   allava data convert --input ALLaVA-Caption-LAION-4V.json --image-root allava_laion --out data/allava/caption
   allava synth --input images/ --out data/synth/laion --mode laion --base-url URL --model NAME --dry-run
   allava chat logs/train/runs/<run>/finetune/export --image scene.png
+  allava serve logs/train/runs/<run>/finetune/export --port 8000
+  allava export logs/train/runs/<run>/finetune/export --format hf --out exports/my-vlm
 
 Training and evaluation are Hydra applications in the repository: `python train.py [overrides]`
 and `python eval.py model_dir=... [overrides]`. The older commands allava-data, allava-synth and

@@ -22,6 +22,13 @@ class VLMBundle:
     def tokenizer(self):
         return self.processor.tokenizer
 
+    def context_length(self, limit: int | None = None) -> int:
+        """Tokens of prompt and answer together: `limit` (default: the processor's max_length,
+        what the model was trained on), capped by the LLM's position embeddings."""
+        limit = limit or self.processor.max_length
+        positions = getattr(self.model.llm.config, "max_position_embeddings", None)
+        return min(limit, positions) if positions else limit
+
 
 def build_vlm(model_cfg: DictConfig) -> VLMBundle:
     """Instantiates tower, LLM and connector (widths filled in from the other two)."""

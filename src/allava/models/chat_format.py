@@ -95,3 +95,47 @@ def add_special_markers(tokenizer, markers: list[str]) -> None:
 
     tokenizer.add_tokens([AddedToken(m, special=True, normalized=False) for m in markers],
                          special_tokens=True)
+
+
+# Renders a message's content whether it is a string or a list of parts
+# (`{"type": "image"}`, `{"type": "text", "text": ...}`), the form transformers' processors and
+# OpenAI clients send; an image part becomes `<image>` followed by a newline, as in training data.
+_CONTENT_MACRO = (
+    "{%- macro allava_content(content) -%}"
+    "{%- if content is string -%}{{ content }}"
+    "{%- else -%}{%- for part in content -%}"
+    "{%- if part['type'] in ('image', 'image_url') -%}{{ '<image>\n' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- endmacro -%}"
+)
+# `image_placement: after_text`: a turn that starts with `<image>\n` (8 characters) becomes its
+# text, a newline, `<image>` (as `VLMProcessor._place_image` does).
+_AFTER_TEXT_MACRO = (
+    "{%- macro allava_after_text(content) -%}"
+    "{%- if content.startswith('<image>\n') -%}{{ content[8:] ~ '\n<image>' }}"
+    "{%- else -%}{{ content }}{%- endif -%}"
+    "{%- endmacro -%}"
+)
+_CONTENT_SPELLINGS = ("message['content']", 'message["content"]', "message.content")
+
+
+def multimodal_chat_template(template: str, image_placement: str = "as_written") -> str:
+    """`template` made to accept content given as a list of parts as well as a string, and to
+    place images as training did (`image_placement`), so that a processor outside this package
+    writes the very prompts the model was trained on.
+
+    Only templates that read a turn's content as `message['content']` (or `message.content`)
+    can be rewritten; any other raises, naming the template's choice to make."""
+    if not any(spelling in template for spelling in _CONTENT_SPELLINGS):
+        raise ValueError("the chat template reads no message['content']; cannot teach it image "
+                         "parts (set model.llm.chat_template to 'allava', 'chatml' or a "
+                         "template that reads message['content'])")
+    wrap = "allava_content({})"
+    if image_placement == "after_text":  # parts to text first, then the image moved
+        wrap = "allava_after_text(allava_content({}))"
+    rewritten = template
+    for spelling in _CONTENT_SPELLINGS:
+        rewritten = rewritten.replace(spelling, wrap.format(spelling))
+    prefix = _CONTENT_MACRO + (_AFTER_TEXT_MACRO if image_placement == "after_text" else "")
+    return prefix + rewritten

@@ -60,9 +60,7 @@ class ChatSession:
         self.bundle = bundle
         self.model = bundle.model.eval()
         self.processor = bundle.processor
-        limit = max_length or self.processor.max_length
-        positions = getattr(self.model.llm.config, "max_position_embeddings", None)
-        self.max_length = min(limit, positions) if positions else limit
+        self.max_length = bundle.context_length(max_length)
         self.image: Image.Image | None = None
         self.turns: list[tuple[str, str]] = []  # (question, answer)
 

@@ -10,6 +10,15 @@ from allava.models.build import VLMBundle
 from allava.models.model_dir import load_exported
 
 
+def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of `prompts` padded on the left, so that every prompt ends
+    where generation starts."""
+    width = max(len(p) for p in prompts)
+    input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])
+    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return input_ids, attention_mask
+
+
 class VLMPredictor:
     """Wraps a built model for inference. `answer` is what eval.py calls."""
 
@@ -27,11 +36,7 @@ class VLMPredictor:
             raise ValueError(f"{len(questions)} questions but {len(images)} images")
         prompts = [self.bundle.processor.encode_prompt(q, img is not None)
                    for q, img in zip(questions, images)]
-        width = max(len(p) for p in prompts)
-        pad_id = self.bundle.tokenizer.pad_token_id
-        # Left padding, so that every prompt ends where generation starts.
-        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        input_ids, attention_mask = left_padded(prompts, self.bundle.tokenizer.pad_token_id)
         pixels = [self.transform(img.convert("RGB")) for img in images if img is not None]
         pixel_values = torch.stack(pixels) if pixels else None
         return {"input_ids": input_ids, "attention_mask": attention_mask,

@@ -5,32 +5,13 @@ from typing import Any, Mapping
 
 import timm
 import torch
-from PIL import Image
 from timm.data import create_transform, resolve_model_data_config
 from timm.models import load_state_dict
 from torch import nn
 
+from allava.models.image_padding import PadToSquare
+from allava.models.layer_tokens import layer_tokens
 from allava.models.weights import TowerWeights, rename_by_position, resolve_tower_weights
-
-
-class PadToSquare:
-    """Pads an image to a square with a fill colour (the normalisation mean, as LLaVA does),
-    so that resizing never distorts the aspect ratio and no content is cropped away."""
-
-    def __init__(self, fill: tuple[int, int, int]):
-        self.fill = fill
-
-    def __call__(self, image: Image.Image) -> Image.Image:
-        width, height = image.size
-        if width == height:
-            return image
-        side = max(width, height)
-        canvas = Image.new(image.mode, (side, side), self.fill)
-        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
-        return canvas
-
-    def __repr__(self) -> str:
-        return f"PadToSquare(fill={self.fill})"
 
 
 class TimmVisionTower(nn.Module):
@@ -65,6 +46,7 @@ class TimmVisionTower(nn.Module):
         if image_size is not None and _accepts_img_size(model_name):
             kwargs.setdefault("img_size", image_size)
         self.model_name = model_name
+        self.model_kwargs = kwargs  # timm.create_model's: an export rebuilds the model from them
         # Weights load before pruning: a checkpoint holds every block.
         source = resolve_tower_weights(model_name, weights, packaged)
         self.model = _create_with_weights(model_name, source, kwargs)
@@ -109,22 +91,15 @@ class TimmVisionTower(nn.Module):
         return int(getattr(self.model, "num_prefix_tokens", 0))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        if self.keep_prefix_tokens:
-            ((features, prefix),) = self.model.forward_intermediates(
-                pixel_values, indices=self._take_indices, intermediates_only=True,
-                return_prefix_tokens=True)
-            return torch.cat([prefix, features.flatten(2).transpose(1, 2)], dim=1)
-        (features,) = self.model.forward_intermediates(
-            pixel_values, indices=self._take_indices, intermediates_only=True
-        )
-        # NCHW for every timm family once prefix tokens are dropped -> [B, H*W, C]
-        return features.flatten(2).transpose(1, 2)
+        return layer_tokens(self.model, pixel_values, self._take_indices, self.keep_prefix_tokens)
 
     def image_transform(self, train: bool = False):
         """The model's own preprocessing (timm data config) with optional pad-to-square."""
         transform = create_transform(**self.data_config, is_training=False)
         if self.image_mode == "pad":
-            mean = tuple(int(round(255 * m)) for m in self.data_config["mean"])
+            # Truncated, not rounded: LLaVA's pad colour, which Hugging Face's LlavaImageProcessor
+            # reproduces, so that exported models see the same pixels.
+            mean = tuple(int(255 * m) for m in self.data_config["mean"])
             transform.transforms.insert(0, PadToSquare(mean))
         if self.image_mode == "resize":
             # Plain resize to the square input size, no crop.
