@@ -7,8 +7,7 @@ ids, pixels, logits and greedy tokens are compared with this package's own model
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from PIL import Image
 from safetensors import safe_open
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
+from allava.cli.main import main as allava_main
 from allava.export.hf_llava import llava_export_blocker, write_llava
 from allava.export.not_exportable import NotExportable
 from allava.models.build import VLMBundle, build_vlm
@@ -170,12 +170,21 @@ def test_models_stock_llava_cannot_hold_are_refused_with_the_reason(toy_root, tm
     assert not (tmp_path / "hf").exists()
 
 
-def run_export(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "allava.cli.main", "export", *args],
-                          capture_output=True, text=True, timeout=300)
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_allava_export_picks_the_door_and_says_which(toy_root, tmp_path):
+def test_allava_export_picks_the_door_and_says_which(toy_root, tmp_path, capsys):
+    """In process, for speed (tests/e2e/test_hf_export_after_training.py runs the command)."""
+
+    def run_export(*args: str) -> Outcome:
+        code = allava_main(["export", *args])
+        printed = capsys.readouterr()
+        return Outcome(code, printed.out, printed.err)
+
     clip = export_model(tiny_bundle(toy_root, tmp_path / "a", *TOWERS["clip"]), tmp_path / "clip")
     cnn = export_model(tiny_bundle(toy_root, tmp_path / "b"), tmp_path / "cnn")
 
