@@ -12,7 +12,7 @@ from PIL import Image
 from allava.models.predictor import load_model
 from allava.training.run import train
 
-HELPER = Path(__file__).resolve().parents[1] / "helpers" / "hf_llava_answers.py"
+HELPER = Path(__file__).resolve().parents[1] / "helpers" / "hf_answers.py"
 
 
 def test_a_trained_toy_clip_model_answers_the_same_through_transformers(tiny_train_config,

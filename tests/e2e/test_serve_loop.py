@@ -32,7 +32,7 @@ user: |-
   Describe the picture, ask five questions, choose one and answer it, under the headings
   ### Description, ### Questions, ### Chosen question, ### Answer.
 max_tokens: 24
-temperature: 0.2
+temperature: 0.0  # greedy: the same replies every run (sampling could end one at once)
 """
 
 SHORT_JUDGE_PROMPTS = """\

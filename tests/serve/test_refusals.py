@@ -3,6 +3,7 @@ param/code`) naming the problem, and the server keeps answering the next ones.""
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import openai
@@ -32,7 +33,7 @@ CASES = {  # name: (request body, or a function of the images; status; code; wor
     "corrupt base64": (body(messages=[user_message("Hi", "data:image/png;base64,@@@")]), 400,
                        "invalid_image_url", "base64"),
     "bytes that are no image": (body(messages=[user_message("Hi", NOT_AN_IMAGE)]), 400,
-                                "invalid_image", "cannot read the image"),
+                                "invalid_image", "in no format this server reads"),
     "an http URL": (body(messages=[user_message("Hi", "https://example.com/cat.png")]), 400,
                     "invalid_image_url", "'https'"),
     "a missing file": (body(messages=[user_message("Hi", "file:///no/such/image.png")]), 400,
@@ -72,6 +73,21 @@ def test_a_body_that_is_no_json_is_a_400(server):
     response = httpx.post(f"{server.base_url}/chat/completions", content=b"{not json",
                           headers={"content-type": "application/json"}, timeout=30)
     assert response.status_code == 400 and "error" in response.json()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_is_a_413_and_the_server_stays_up(server, chunked):
+    """Over the default 20 MiB: refused from its declared length, or while it arrives when it
+    declares none, before the server holds it whole."""
+    request = {"model": MODEL_NAME, "messages": [user_message("x" * (21 * 2**20))]}
+    payload = json.dumps(request).encode()
+    content = (payload[i:i + 2**20] for i in range(0, len(payload), 2**20)) if chunked \
+        else payload
+    response = httpx.post(f"{server.base_url}/chat/completions", content=content,
+                          headers={"content-type": "application/json"}, timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert httpx.get(server.base_url.removesuffix("/v1") + "/health", timeout=10).status_code == 200
 
 
 def test_the_openai_client_sees_the_errors_it_knows(client):

@@ -26,7 +26,7 @@ from transformers import (GenerationConfig, LlavaConfig, LlavaImageProcessor, Ll
                           PretrainedConfig)
 from transformers.image_utils import PILImageResampling
 
-from allava.export.text_config import with_explicit_rope_theta
+from allava.export.older_transformers import make_tokenizer_portable, with_explicit_rope_theta
 from allava.export.not_exportable import NotExportable
 from allava.export.vision_conversion import convert_vision_tower
 from allava.models.build import VLMBundle
@@ -155,6 +155,7 @@ def write_llava(bundle: VLMBundle, out_dir: str | Path) -> Path:
         vision_feature_select_strategy=tower.select_strategy,
         num_additional_image_tokens=tower.extra_tokens, chat_template=template)
     processor.save_pretrained(str(out))
+    make_tokenizer_portable(out, tokenizer.model_input_names)
     generation = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
                                   eos_token_id=tokenizer.eos_token_id,
                                   pad_token_id=tokenizer.pad_token_id)

@@ -24,7 +24,7 @@ from torch import nn
 
 from allava.export.image_steps import describe_transform
 from allava.export.not_exportable import NotExportable
-from allava.export.text_config import with_explicit_rope_theta
+from allava.export.older_transformers import make_tokenizer_portable, with_explicit_rope_theta
 from allava.models import connectors, image_padding, layer_tokens
 from allava.models.build import VLMBundle
 from allava.models.chat_format import IMAGE_TAG, multimodal_chat_template
@@ -217,6 +217,7 @@ def _write_tokenizer(bundle: VLMBundle, out: Path) -> None:
     # Batched prompts for generate() pad on the left; init_kwargs is what save_pretrained writes.
     tokenizer.padding_side = tokenizer.init_kwargs["padding_side"] = "left"
     tokenizer.save_pretrained(str(out))
+    make_tokenizer_portable(out, tokenizer.model_input_names)
     # transformers before 4.50 reads a processor's template from this file only.
     _write_json(out / "chat_template.json", {"chat_template": tokenizer.chat_template})
 

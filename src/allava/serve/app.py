@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from allava.models.build import VLMBundle
+from allava.serve.body_limit import BodySizeLimit
 from allava.serve.engine import BatchingEngine
 from allava.serve.errors import APIError, bad_request, internal_error, model_not_found, \
     unauthorized
@@ -34,6 +35,7 @@ class ServerSettings:
     model_name: str  # what requests must name in `model`
     limits: JobLimits
     api_key: str | None = None
+    max_request_bytes: int = 20 * 2**20  # larger bodies get 413 (BodySizeLimit)
 
 
 def create_app(bundle: VLMBundle, engine: BatchingEngine, settings: ServerSettings) -> FastAPI:
@@ -46,6 +48,7 @@ def create_app(bundle: VLMBundle, engine: BatchingEngine, settings: ServerSettin
         engine.stop()
 
     app = FastAPI(title="allava serve", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     _add_error_handlers(app)
 
     def require_key(request: Request) -> None:

@@ -75,6 +75,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens-default", type=int, default=512,
                         help="answer length for requests that set no max_tokens (default: 512, "
                              "fewer when the context is short)")
+    parser.add_argument("--max-request-mb", type=float, default=20,
+                        help="largest request body in MiB, images included; larger ones get "
+                             "413 (default: 20, OpenAI's image limit)")
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens of prompt and answer together (default: the model's "
                              "max_length, capped by its position embeddings)")
@@ -125,7 +128,8 @@ def serve(args: argparse.Namespace, prog: str, listener: socket.socket) -> int:
     settings = ServerSettings(
         model_name=args.model_name or Path(args.model_dir).resolve().name,
         limits=JobLimits(bundle.context_length(args.max_length), args.max_tokens_default),
-        api_key=os.environ[args.api_key_env] if args.api_key_env else None)
+        api_key=os.environ[args.api_key_env] if args.api_key_env else None,
+        max_request_bytes=int(args.max_request_mb * 2**20))
     engine = BatchingEngine(bundle, args.max_batch_size, args.max_queue,
                             args.max_batch_wait_ms / 1000)
     server = uvicorn.Server(uvicorn.Config(create_app(bundle, engine, settings),

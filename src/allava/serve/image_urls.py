@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from allava.serve.errors import APIError, bad_request
 
@@ -68,6 +68,9 @@ def decode_image(data: bytes) -> Image.Image:
             return image.convert("RGB")
     except APIError:
         raise
+    except UnidentifiedImageError:
+        raise bad_request("the image bytes are in no format this server reads (PNG, JPEG, "
+                          "WebP, GIF, BMP, ...)", param=PARAM, code="invalid_image") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise bad_request(f"cannot read the image: {error}", param=PARAM,
                           code="invalid_image") from None

@@ -55,11 +55,13 @@ class AllavaProcessor(ProcessorMixin):
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
         self.image_transform = build_image_transform(image_steps)
 
-    def __call__(self, images=None, text=None, return_tensors=None, add_special_tokens=False,
-                 **tokenizer_kwargs) -> BatchFeature:
+    def __call__(self, images=None, text=None, videos=None, audio=None, return_tensors=None,
+                 add_special_tokens=False, **tokenizer_kwargs) -> BatchFeature:
         """`text`: a prompt or a list of prompts, where each `<image>` stands for the next image;
         `images`: an image, a list of them, or one list per prompt (PIL images, paths or URLs).
         Further keyword arguments (padding, truncation, ...) go to the tokenizer."""
+        if videos is not None or audio is not None:  # 4.x's apply_chat_template passes both
+            raise ValueError("this model reads text and images only")
         if text is None:
             raise ValueError("text is required: a prompt with one <image> per image "
                              "(apply_chat_template writes it from messages)")
