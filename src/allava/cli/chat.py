@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from allava.models.chat_session import ChatSession, ContextFull, Sampling
+from allava.models.device import device_problem, pick_device
 from allava.models.model_dir import load_exported
 
 try:  # line editing and history for input(), where the platform has it
@@ -48,10 +49,6 @@ COMMANDS = {
 def commands_help() -> str:
     width = max(len(name) for name in COMMANDS)
     return "\n".join(f"  {name:<{width}}  {what}" for name, what in COMMANDS.items())
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -89,8 +86,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--max-new-tokens must be >= 1")
     if args.max_length is not None and args.max_length < 2:
         parser.error("--max-length must be >= 2")
-    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: no CUDA device here (use --device cpu)")
+    if problem := device_problem(args.device):
+        parser.error(problem)
 
 
 def open_image(path: str) -> Image.Image:
@@ -203,7 +200,7 @@ def main(argv: list[str] | None = None, prog: str = "allava chat") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    device = args.device or default_device()
+    device = pick_device(args.device)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     image = None

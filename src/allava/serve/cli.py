@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import uvicorn
 
+from allava.models.device import device_problem, pick_device
 from allava.models.model_dir import load_exported
 from allava.serve.app import ServerSettings, create_app
 from allava.serve.engine import BatchingEngine
@@ -94,8 +95,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--max-batch-wait-ms must be >= 0")
     if args.max_length is not None and args.max_length < 2:
         parser.error("--max-length must be >= 2")
-    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: no CUDA device here (use --device cpu)")
+    if problem := device_problem(args.device):
+        parser.error(problem)
     if args.api_key_env is not None and not os.environ.get(args.api_key_env):
         parser.error(f"--api-key-env {args.api_key_env}: the environment variable is unset or "
                      "empty; export the key in it first")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None, prog: str = "allava serve") -> int:
 
 
 def serve(args: argparse.Namespace, prog: str, listener: socket.socket) -> int:
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(args.device)
     print(f"loading {args.model_dir} on {device} ...", file=sys.stderr, flush=True)
     try:
         bundle = load_exported(args.model_dir, device=device)
