@@ -6,12 +6,15 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from allava.data.length_batching import LengthBucketedBatches
+from allava.data.packing import PackedBatches, collate_packed, measured_samples_per_row
 from allava.data.samples import SampleProcessor, collate, decode_sample
 from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, iter_tar_samples, seed_worker
 from allava.models.build import VLMBundle
+from allava.models.packed_attention import packing_problem
 
 
 def as_sources(entries: list[dict[str, Any]]) -> list[ShardSource]:
@@ -63,9 +66,15 @@ class StageDataModule(L.LightningDataModule):
     def __init__(self, bundle: VLMBundle, mixture: list[dict], val: list[dict] | None = None,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  shuffle_buffer: int = 1000, val_max_samples: int | None = 512,
-                 samples_per_epoch: int | None = None, length_bucket_batches: int = 0):
+                 samples_per_epoch: int | None = None, length_bucket_batches: int = 0,
+                 packing: bool = False, packing_buffer: int = 2048,
+                 packing_length: int | None = None):
         """`length_bucket_batches` > 0: training batches group samples of similar length,
-        sorted within buffers of that many batches (allava.data.length_batching)."""
+        sorted within buffers of that many batches (allava.data.length_batching).
+        `packing`: training batches are rows of `packing_length` tokens (default: twice the
+        processor's max_length, which caps a sample), each holding several whole samples,
+        packed `packing_buffer` samples at a time (allava.data.packing); as many rows as hold
+        about `batch_size` samples. It replaces length buckets. Validation is not packed."""
         super().__init__()
         self.bundle = bundle
         self.mixture = as_sources(mixture)
@@ -77,7 +86,20 @@ class StageDataModule(L.LightningDataModule):
         self.val_max_samples = val_max_samples
         self.samples_per_epoch = samples_per_epoch
         self.length_bucket_batches = length_bucket_batches
-        self._train: MixtureStream | LengthBucketedBatches | None = None
+        self.packing = packing
+        self.packing_buffer = packing_buffer
+        self.packing_length = packing_length or 2 * bundle.processor.max_length
+        if packing and self.packing_length < bundle.processor.max_length:
+            raise ValueError(f"data.packing_length={packing_length} is shorter than a sample may "
+                             f"be (model.max_length={bundle.processor.max_length}); make it at "
+                             "least that, or null")
+        self.samples_per_row: float | None = None  # measured at setup when packing
+        self.rows_per_batch: int | None = None
+        if packing:
+            problem = packing_problem(bundle.model.llm)
+            if problem:
+                raise ValueError(f"data.packing=true: {problem}")
+        self._train: MixtureStream | LengthBucketedBatches | PackedBatches | None = None
         self._val: OrderedStream | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -88,7 +110,18 @@ class StageDataModule(L.LightningDataModule):
                                     shuffle_buffer=self.shuffle_buffer,
                                     samples_per_epoch=self.samples_per_epoch)
         self._train.loader_workers, self._train.loader_batch_size = self.num_workers, self.batch_size
-        if self.length_bucket_batches > 0:
+        if self.packing:
+            length = self.packing_length
+            self.samples_per_row = measured_samples_per_row(
+                self._train, samples.token_length, length, self.packing_buffer)
+            self.rows_per_batch = max(1, round(self.batch_size / self.samples_per_row))
+            self._train = PackedBatches(self._train, self.rows_per_batch, length,
+                                        self.samples_per_row, self.packing_buffer)
+            rank_zero_info(f"packing: a row of {length} tokens holds {self.samples_per_row:.2f} "
+                           f"samples on average, so a batch of {self.rows_per_batch} rows about "
+                           f"{self.rows_per_batch * self.samples_per_row:.1f} (batch_size "
+                           f"{self.batch_size})")
+        elif self.length_bucket_batches > 0:
             self._train = LengthBucketedBatches(self._train, self.batch_size,
                                                 self.length_bucket_batches)
         self._train.set_distributed(rank, world)
@@ -101,10 +134,13 @@ class StageDataModule(L.LightningDataModule):
             self._train.set_epoch(epoch)
 
     def _loader(self, dataset, loader_class=DataLoader, **extra) -> DataLoader:
-        batched = isinstance(dataset, LengthBucketedBatches)  # it yields whole batches
+        # These two yield whole batches (lists of samples or of rows).
+        batched = isinstance(dataset, (LengthBucketedBatches, PackedBatches))
+        pad_id = self.bundle.tokenizer.pad_token_id
+        collate_fn = (partial(collate_packed, pad_id=pad_id, row_length=dataset.row_length)
+                      if isinstance(dataset, PackedBatches) else partial(collate, pad_id=pad_id))
         return loader_class(dataset, batch_size=None if batched else self.batch_size,
-                            num_workers=self.num_workers,
-                            collate_fn=partial(collate, pad_id=self.bundle.tokenizer.pad_token_id),
+                            num_workers=self.num_workers, collate_fn=collate_fn,
                             persistent_workers=False, worker_init_fn=seed_worker,
                             pin_memory=False, **extra)
 

@@ -40,6 +40,7 @@ class TrainingSample:
     labels: list[int]
     pixel_values: torch.Tensor | None
     rejected: Counter = field(default_factory=Counter)  # rejects seen just before this one
+    truncated: bool = False  # cut at the processor's max_length
 
 
 class SampleProcessor:
@@ -68,8 +69,28 @@ class SampleProcessor:
             except KeyError as error:
                 pending[f"missing_field_{error.args[0]}"] += 1
                 continue
-            yield TrainingSample(tokens.input_ids, tokens.labels, pixels, pending)
+            yield TrainingSample(tokens.input_ids, tokens.labels, pixels, pending, tokens.truncated)
             pending = Counter()
+
+    def token_length(self, raw: dict[str, Any]) -> int | None:
+        """A raw sample's length in tokens as a training sample (cut at max_length), without
+        decoding its image; None for a sample the processor would reject."""
+        try:
+            record = json.loads(raw["json"])
+            has_image = any(ext in raw for ext in READABLE_IMAGE_EXTENSIONS)
+            return len(self.processor.encode_conversation(record["conversations"],
+                                                          num_images=int(has_image)).input_ids)
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, MalformedConversation):
+            return None
+
+
+def data_counts(samples: list[TrainingSample]) -> dict[str, Any]:
+    """What the samples of a batch report about the data: rejects seen before them, and how
+    many were truncated."""
+    rejected: Counter = Counter()
+    for sample in samples:
+        rejected.update(sample.rejected)
+    return {"rejected": dict(rejected), "truncated": sum(s.truncated for s in samples)}
 
 
 def collate(samples: list[TrainingSample], pad_id: int) -> dict[str, Any]:
@@ -84,13 +105,22 @@ def collate(samples: list[TrainingSample], pad_id: int) -> dict[str, Any]:
         labels[row, :n] = torch.tensor(sample.labels)
         attention_mask[row, :n] = 1
     pixels = [s.pixel_values for s in samples if s.pixel_values is not None]
-    rejected: Counter = Counter()
-    for sample in samples:
-        rejected.update(sample.rejected)
     return {
         "input_ids": input_ids,
         "labels": labels,
         "attention_mask": attention_mask,
         "pixel_values": torch.stack(pixels) if pixels else None,
-        "rejected": dict(rejected),
+        **data_counts(samples),
     }
+
+
+def samples_in(batch: dict[str, Any]) -> int:
+    """Samples of a collated batch: its rows, or the samples packed into them."""
+    return int(batch.get("num_samples") or batch["input_ids"].shape[0])
+
+
+def tokens_in(batch: dict[str, Any]) -> int:
+    """Non-padding tokens of a collated batch, packed or not (image placeholders included)."""
+    if batch.get("attention_mask") is not None:
+        return int(batch["attention_mask"].sum())
+    return int((batch["documents"] >= 0).sum())

@@ -249,8 +249,18 @@ class MixtureStream(IterableDataset):
         skip = batches_already_taken(self.skip_batches, role, num_workers) * self.loader_batch_size
         return self.worker_samples(role, num_workers, skip)
 
-    def worker_samples(self, worker: int, num_workers: int, skip: int = 0) -> Iterator:
-        """The processed samples of one worker's epoch quota, after the first `skip`."""
+    def worker_samples(self, worker: int, num_workers: int, skip: int = 0,
+                       endless: bool = False) -> Iterator:
+        """The processed samples of one worker's epoch quota (or, `endless`, all that come),
+        after the first `skip`."""
+        raw = self.raw_samples(worker, num_workers)
+        # Skipped samples are still read and processed: which ones a processor rejects is
+        # only known by processing them, and the replay must end where the first run was.
+        stop = None if endless else self.samples_per_worker(num_workers)
+        yield from islice(self.processor(raw), skip, stop)
+
+    def raw_samples(self, worker: int, num_workers: int) -> Iterator[dict]:
+        """The endless, mixed and shuffled tar samples of one worker."""
         rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{worker}")
         slots = self.world_size * num_workers
         slot = self.rank * num_workers + worker
@@ -264,10 +274,7 @@ class MixtureStream(IterableDataset):
                 (stream,) = rng.choices(streams, weights=self.weights)
                 yield next(stream)
 
-        raw = _shuffled(mixed(), rng, self.shuffle_buffer)
-        # Skipped samples are still read and processed: which ones a processor rejects is
-        # only known by processing them, and the replay must end where the first run was.
-        yield from islice(self.processor(raw), skip, self.samples_per_worker(num_workers))
+        return _shuffled(mixed(), rng, self.shuffle_buffer)
 
 
 class OrderedStream(IterableDataset):

@@ -30,6 +30,7 @@ class TokenizedSample:
     input_ids: list[int]
     labels: list[int]
     num_images: int
+    truncated: bool = False  # cut at max_length
 
 
 class VLMProcessor:
@@ -142,9 +143,12 @@ class VLMProcessor:
                 raise MalformedConversation("too_long_for_image",
                                             f"{len(input_ids)} tokens > max_length")
             input_ids, labels = input_ids[: self.max_length], labels[: self.max_length]
+            truncated = True
+        else:
+            truncated = False
         if all(label == IGNORE_INDEX for label in labels):
             raise MalformedConversation("no_supervised_tokens")
-        return TokenizedSample(input_ids, labels, num_images)
+        return TokenizedSample(input_ids, labels, num_images, truncated)
 
     def encode_prompt(self, question: str, has_image: bool) -> list[int]:
         """Ids of a single-turn prompt ending in the generation prompt (for `generate`)."""

@@ -6,8 +6,9 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from allava.models.connectors import Connector
-from allava.models.vision_tower import TimmVisionTower
 from allava.models.loss import causal_lm_loss, next_token_loss
+from allava.models.packed_attention import as_one_row, is_flash
+from allava.models.vision_tower import TimmVisionTower
 
 # Config fields of LLMs whose logits are more than `lm_head(last hidden state)`; for those the
 # loss takes the plain forward path.
@@ -66,29 +67,57 @@ class VisionLanguageModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 pixel_values: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                **kwargs):
+                position_ids: torch.Tensor | None = None, **kwargs):
+        """`position_ids` that restart within a row mark packed samples (see
+        `allava.models.packed_attention`); the attention mask is then left out."""
         embeds = self.embed(input_ids, pixel_values)
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels,
+        if position_ids is None:
+            return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels,
+                            use_cache=False, **kwargs)
+        output = self._run_packed(self.llm, embeds, position_ids, **kwargs)
+        if labels is not None:
+            output.loss = causal_lm_loss(output.logits, labels)
+        return output
+
+    def _run_packed(self, module: nn.Module, embeds: torch.Tensor, position_ids: torch.Tensor,
+                    **kwargs):
+        """`module` (the LLM or its decoder) on packed rows; outputs keep the `[R, L, ...]`
+        layout of the rows."""
+        rows, length = position_ids.shape
+        flash = is_flash(getattr(self.llm.config, "_attn_implementation", None))
+        if flash:
+            embeds, position_ids = as_one_row(embeds, position_ids)
+        output = module(inputs_embeds=embeds, position_ids=position_ids, attention_mask=None,
                         use_cache=False, **kwargs)
+        if flash:
+            for key in ("logits", "last_hidden_state"):
+                if output.get(key) is not None:
+                    output[key] = output[key].reshape(rows, length, -1)
+        return output
 
     def supervised_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                         pixel_values: torch.Tensor | None, labels: torch.Tensor,
-                        reduction: str = "token") -> torch.Tensor:
+                        reduction: str = "token", position_ids: torch.Tensor | None = None,
+                        documents: torch.Tensor | None = None) -> torch.Tensor:
         """The next-token loss, with vocabulary logits computed only where a label is set.
 
         Prompts, images and padding carry no labels, so this skips most of the LM head's work
         and the `[B, T, V]` logits tensor. Same value as
         `causal_lm_loss(self(...).logits, labels)`; LLMs that transform their logits take that
-        path instead."""
+        path instead. Packed rows (`allava.data.packing`) come with `position_ids` that restart
+        at every sample and `documents`, each token's sample index, for `reduction="sample"`."""
         if any(getattr(self.llm.config, name, None) for name in _LOGIT_TRANSFORMS):
             logits = self(input_ids=input_ids, attention_mask=attention_mask,
-                          pixel_values=pixel_values).logits
-            return causal_lm_loss(logits, labels, reduction)
+                          pixel_values=pixel_values, position_ids=position_ids).logits
+            return causal_lm_loss(logits, labels, reduction, documents)
         embeds = self.embed(input_ids, pixel_values)
-        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask,
-                                        use_cache=False).last_hidden_state
-        return next_token_loss(hidden, labels, reduction,
-                               to_logits=self.llm.get_output_embeddings())
+        decoder = self.llm.get_decoder()
+        if position_ids is None:
+            output = decoder(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False)
+        else:
+            output = self._run_packed(decoder, embeds, position_ids)
+        return next_token_loss(output.last_hidden_state, labels, reduction,
+                               to_logits=self.llm.get_output_embeddings(), documents=documents)
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -6,6 +6,8 @@ import time
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
+from allava.data.samples import tokens_in
+
 
 class TokenThroughput(L.Callback):
     """Logs `train/tokens_per_s`: non-padding tokens (image placeholders included) per second
@@ -21,7 +23,7 @@ class TokenThroughput(L.Callback):
             pl_module.log("train/tokens_per_s", self._tokens / max(now - self._last, 1e-9),
                           batch_size=1)
         self._last = now
-        self._tokens = int(batch["attention_mask"].sum()) * trainer.world_size
+        self._tokens = tokens_in(batch) * trainer.world_size
 
 
 class ParameterReport(L.Callback):

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.distributed.fsdp import FSDPModule
 from torch.optim.lr_scheduler import LambdaLR
 
+from allava.data.samples import samples_in
 from allava.models.build import VLMBundle
 from allava.models.predictor import VLMPredictor
 from allava.training.nonfinite_guard import NonFiniteGuard
@@ -43,6 +44,7 @@ class VLMTrainingModule(L.LightningModule):
         self.preview_examples = preview_examples or []
         self.preview_max_new_tokens = preview_max_new_tokens
         self.rejected: Counter = Counter()
+        self.truncated = 0  # training samples cut at the processor's max_length
         self.guard = NonFiniteGuard(max_bad_steps)
         self._loss_finite = True
         self._random_state_to_restore: dict | None = None
@@ -105,14 +107,19 @@ class VLMTrainingModule(L.LightningModule):
                                       self.model.image_token_id, self.model.num_image_tokens)
         return self.model.supervised_loss(batch["input_ids"], batch["attention_mask"],
                                           batch["pixel_values"], batch["labels"],
-                                          self.stage.get("loss_reduction", "token"))
+                                          self.stage.get("loss_reduction", "token"),
+                                          position_ids=batch.get("position_ids"),
+                                          documents=batch.get("documents"))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        size = batch["input_ids"].shape[0]
+        size = samples_in(batch)
         self.rejected.update(batch.get("rejected", {}))
         if self.rejected:
             self.log_dict({f"data/rejected_{k}": float(v) for k, v in self.rejected.items()},
                           batch_size=size)
+        self.truncated += int(batch.get("truncated", 0))
+        if self.truncated:
+            self.log("data/truncated", float(self.truncated), batch_size=size)
         loss = self(batch)
         if loss is None:  # nothing this objective can learn from (no image in the batch)
             return None
@@ -124,8 +131,7 @@ class VLMTrainingModule(L.LightningModule):
         loss = self(batch)
         if loss is None:
             return None
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True,
-                 batch_size=batch["input_ids"].shape[0])
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=samples_in(batch))
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -166,10 +172,12 @@ class VLMTrainingModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["random_state"] = capture_random_state()
         checkpoint["rejected"] = dict(self.rejected)
+        checkpoint["truncated"] = self.truncated
         checkpoint["skipped_steps"] = self.guard.skipped_total
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.rejected = Counter(checkpoint.get("rejected", {}))
+        self.truncated = int(checkpoint.get("truncated", 0))
         self.guard.skipped_total = int(checkpoint.get("skipped_steps", 0))
         # Applied when training starts, after Lightning's setup (which the uninterrupted run
         # did not go through at this point) has run.

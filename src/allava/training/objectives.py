@@ -34,11 +34,18 @@ class CaptionWordsHead(nn.Module):
         return self.proj(torch.cat([features.mean(1), features.amax(1)], dim=-1))
 
 
-def caption_word_targets(labels: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """`[B, T]` labels (-100 where unsupervised) -> `[B, V]` multi-hot of the supervised tokens."""
-    targets = torch.zeros(labels.shape[0], vocab_size, device=labels.device)
-    rows, cols = (labels != -100).nonzero(as_tuple=True)
-    targets[rows, labels[rows, cols]] = 1.0
+def caption_word_targets(labels: torch.Tensor, vocab_size: int,
+                         samples: torch.Tensor | None = None, num_samples: int | None = None
+                         ) -> torch.Tensor:
+    """`[B, T]` labels (-100 where unsupervised) -> `[S, V]` multi-hot of each sample's
+    supervised tokens. A sample is a row, or with `samples` (`[B, T]`, each token's sample
+    index, as packed batches carry) one of `num_samples` documents."""
+    if samples is None:
+        samples = torch.arange(labels.shape[0], device=labels.device)[:, None].expand_as(labels)
+        num_samples = labels.shape[0]
+    targets = torch.zeros(num_samples, vocab_size, device=labels.device)
+    supervised = labels != -100
+    targets[samples[supervised], labels[supervised]] = 1.0
     return targets
 
 
@@ -47,15 +54,24 @@ def caption_words_loss(vision: nn.Module, head: CaptionWordsHead, batch: dict,
     """Binary cross-entropy of `head(vision(image))` against the words of each image's answer.
 
     Samples without an image are skipped (None when the batch has none); a sample with more
-    than one image is an error, since its words could not be told apart by image."""
+    than one image is an error, since its words could not be told apart by image. Packed
+    batches (`documents` in the batch) are read sample by sample, like unpacked ones."""
     pixel_values = batch.get("pixel_values")
     if pixel_values is None or pixel_values.shape[0] == 0:
         return None
-    per_row = (batch["input_ids"] == image_token_id).sum(1)
-    if bool((per_row > tokens_per_image).any()):
+    input_ids, documents = batch["input_ids"], batch.get("documents")
+    if documents is None:
+        samples, num_samples = None, input_ids.shape[0]
+        per_sample = (input_ids == image_token_id).sum(1)
+    else:
+        samples, num_samples = documents.clamp(min=0), int(documents.max()) + 1
+        placeholders = input_ids == image_token_id
+        per_sample = torch.zeros(num_samples, dtype=torch.long, device=input_ids.device
+                                 ).index_add(0, samples[placeholders],
+                                             torch.ones_like(samples[placeholders]))
+    if bool((per_sample > tokens_per_image).any()):
         raise ValueError("the caption_words objective needs at most one image per sample; "
                          "give this stage single-image records (e.g. Caption records)")
-    with_image = per_row > 0
-    targets = caption_word_targets(batch["labels"][with_image], head.vocab_size)
+    targets = caption_word_targets(batch["labels"], head.vocab_size, samples, num_samples)
     logits = head(vision(pixel_values))
-    return F.binary_cross_entropy_with_logits(logits, targets)
+    return F.binary_cross_entropy_with_logits(logits, targets[per_sample > 0])

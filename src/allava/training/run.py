@@ -144,6 +144,9 @@ def run_stage(cfg: DictConfig, bundle: VLMBundle, stage_name: str, run_dir: Path
         seed=cfg.seed, shuffle_buffer=data_cfg.shuffle_buffer,
         val_max_samples=data_cfg.get("val_max_samples"),
         length_bucket_batches=data_cfg.get("length_bucket_batches", 0),
+        packing=bool(data_cfg.get("packing", False)),
+        packing_buffer=int(data_cfg.get("packing_buffer", 2048)),
+        packing_length=data_cfg.get("packing_length"),
     )
     module = VLMTrainingModule(
         bundle, stage_settings,
