@@ -38,5 +38,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c 'import torch, transformers, lightning; print("torch", torch.__version__,
   "transformers", transformers.__version__, "lightning", lightning.__version__)'
 OUT_DIR="${OUT:-.}"
+mkdir -p "$OUT_DIR"
 time python3 benchmarks/real_size_step.py --suite --steps 14 --warmup 4 \
   --out "$OUT_DIR/gpu_step.json" "$@"

@@ -7,10 +7,10 @@ Samples have ALLaVA-4V's modelled token lengths (`benchmarks/allava_lengths.py`:
 image of CLIP-L/336 plus the question and answer of each subset, text-only Evol-Instruct
 mixed in, cut at 2,048). Two measurements:
 
-1. Padding fraction (pad tokens / all tokens) over 20,000 samples, at a batch of `--batch`
-   samples: random batches, length-aware batches (sorted within 32 batches, as
-   `data.length_bucket_batches: 32`), and packed rows of 2,048 and 4,096 tokens
-   (`allava.data.packing`, first-fit decreasing over 2,048 samples).
+1. Padding fraction (pad tokens / all tokens) over 20,000 samples of each stage's mixture, at
+   a batch of `--batch` samples: random batches, length-aware batches (sorted within 32
+   batches, as `data.length_bucket_batches: 32`), and packed rows of 2,048, 4,096 and 8,192
+   tokens (`allava.data.packing`, first-fit decreasing over 2,048 samples).
 2. Training tokens/s on this CPU for a small model (a 2-block ViT that yields 576 tokens at
    336 px, mlp2x_gelu, a 2-layer Llama 512 wide, fp32, sdpa): forward and backward of
    `VisionLanguageModel.supervised_loss` over the same samples arranged each way; packed rows
@@ -106,7 +106,7 @@ def padding_table(stage: str, batch: int) -> dict[str, float]:
                                                  for i in range(0, len(lengths), batch)]),
              "length-aware batches": padding_fraction(list(length_bucketed(iter(lengths), batch,
                                                                            32, rng)))}
-    for row_length in (2048, 4096):
+    for row_length in (2048, 4096, 8192):
         rows = list(pack_rows(iter(lengths), row_length, PACK_BUFFER, rng))
         table[f"packed rows of {row_length}"] = padding_fraction_of_rows(rows, row_length)
     return table
@@ -136,7 +136,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    padding = padding_table(args.stage, args.batch)
+    padding = {stage: padding_table(stage, args.batch) for stage in ("pretrain", "finetune")}
+    print(f"padding fraction, 20,000 samples, batch {args.batch}:")
+    print("| arrangement | pretrain | finetune |\n|---|---|---|")
+    for name in padding["finetune"]:
+        print(f"| {name} | {100 * padding['pretrain'][name]:.1f} % | "
+              f"{100 * padding['finetune'][name]:.1f} % |")
+    padding = padding[args.stage]
     model = small_model("sdpa").train()
     samples = training_samples(args.stage, args.samples, seed=2)
     arranged = arrangements(samples, args.batch)
@@ -165,7 +171,7 @@ def main() -> None:
               f"{row['speedup_vs_random']:.2f}x | {', '.join(map(str, row['seconds']))} |")
     if args.out:
         args.out.write_text(json.dumps({"stage": args.stage, "batch": args.batch,
-                                        "rows": rows}, indent=2) + "\n")
+                                        "padding": padding, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 from allava.data.length_batching import LengthBucketedBatches
 from allava.data.packing import PackedBatches, collate_packed, measured_samples_per_row
 from allava.data.samples import SampleProcessor, collate, decode_sample
-from allava.data.streaming import MixtureStream, OrderedStream, ShardSource, iter_tar_samples, seed_worker
+from allava.data.streaming import (MixtureStream, OrderedStream, ShardSource, StreamOfBatches,
+                                   iter_tar_samples, seed_worker)
 from allava.models.build import VLMBundle
 from allava.models.packed_attention import packing_problem
 
@@ -134,8 +135,7 @@ class StageDataModule(L.LightningDataModule):
             self._train.set_epoch(epoch)
 
     def _loader(self, dataset, loader_class=DataLoader, **extra) -> DataLoader:
-        # These two yield whole batches (lists of samples or of rows).
-        batched = isinstance(dataset, (LengthBucketedBatches, PackedBatches))
+        batched = isinstance(dataset, StreamOfBatches)  # whole batches (of samples or rows)
         pad_id = self.bundle.tokenizer.pad_token_id
         collate_fn = (partial(collate_packed, pad_id=pad_id, row_length=dataset.row_length)
                       if isinstance(dataset, PackedBatches) else partial(collate, pad_id=pad_id))

@@ -12,9 +12,8 @@ import random
 from itertools import islice
 from typing import Iterator, Sequence, TypeVar
 
-from torch.utils.data import IterableDataset
-
-from allava.data.streaming import MixtureStream, batches_already_taken, worker_role
+from allava.data.streaming import (MixtureStream, StreamOfBatches, batches_already_taken,
+                                   worker_role)
 
 T = TypeVar("T")
 
@@ -50,34 +49,19 @@ def padding_fraction(batches: Sequence[Sequence[Sequence]]) -> float:
     return 1 - real / padded if padded else 0.0
 
 
-class LengthBucketedBatches(IterableDataset):
+class LengthBucketedBatches(StreamOfBatches):
     """A MixtureStream's samples as length-bucketed batches (lists of samples): use it with
     `DataLoader(batch_size=None, collate_fn=...)`."""
 
     def __init__(self, stream: MixtureStream, batch_size: int, buffer_batches: int = 32):
-        self.stream = stream
+        super().__init__(stream)
         self.batch_size = batch_size
         self.buffer_batches = buffer_batches
-        self.skip_batches = 0
 
     def __len__(self) -> int:
         """Batches this rank yields per epoch: each worker cuts its own quota into batches."""
         workers = max(self.stream.loader_workers, 1)
         return workers * math.ceil(self.stream.samples_per_worker(workers) / self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.stream.set_epoch(epoch)
-
-    def set_distributed(self, rank: int, world_size: int) -> None:
-        self.stream.set_distributed(rank, world_size)
-
-    @property
-    def epoch(self) -> int:
-        return self.stream.epoch
-
-    def resume_at(self, batches: int) -> None:
-        """The next iterator starts after the first `batches` batches (see MixtureStream)."""
-        self.skip_batches = int(batches)
 
     def __iter__(self) -> Iterator[list]:
         role, num_workers = worker_role(self.skip_batches)

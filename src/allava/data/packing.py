@@ -30,10 +30,10 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import torch
-from torch.utils.data import IterableDataset
 
 from allava.data.samples import TrainingSample, data_counts
-from allava.data.streaming import MixtureStream, batches_already_taken, worker_role
+from allava.data.streaming import (MixtureStream, StreamOfBatches, batches_already_taken,
+                                   worker_role)
 
 T = TypeVar("T")
 # A row whose free room is above this share of the row length gives its samples back to the
@@ -164,7 +164,7 @@ def collate_packed(batch: list[list[TrainingSample]], pad_id: int, row_length: i
     }
 
 
-class PackedBatches(IterableDataset):
+class PackedBatches(StreamOfBatches):
     """A MixtureStream's samples packed into batches of `rows` rows (lists of rows of samples):
     use it with `DataLoader(batch_size=None, collate_fn=collate_packed...)`."""
 
@@ -173,12 +173,11 @@ class PackedBatches(IterableDataset):
         if rows < 1 or samples_per_row <= 0:
             raise ValueError(f"rows must be >= 1 and samples_per_row > 0, got {rows}, "
                              f"{samples_per_row}")
-        self.stream = stream
+        super().__init__(stream)
         self.rows = rows
         self.row_length = row_length
         self.samples_per_row = samples_per_row
         self.buffer_size = buffer_size
-        self.skip_batches = 0
 
     def batches_per_worker(self, workers: int) -> int:
         samples_per_batch = self.rows * self.samples_per_row
@@ -187,20 +186,6 @@ class PackedBatches(IterableDataset):
     def __len__(self) -> int:
         workers = max(self.stream.loader_workers, 1)
         return workers * self.batches_per_worker(workers)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.stream.set_epoch(epoch)
-
-    def set_distributed(self, rank: int, world_size: int) -> None:
-        self.stream.set_distributed(rank, world_size)
-
-    @property
-    def epoch(self) -> int:
-        return self.stream.epoch
-
-    def resume_at(self, batches: int) -> None:
-        """The next iterator starts after the first `batches` batches (see MixtureStream)."""
-        self.skip_batches = int(batches)
 
     def __iter__(self) -> Iterator[list[list[TrainingSample]]]:
         role, num_workers = worker_role(self.skip_batches)

@@ -315,6 +315,29 @@ class OrderedStream(IterableDataset):
         yield from self.processor(mine())
 
 
+class StreamOfBatches(IterableDataset):
+    """A MixtureStream's samples cut into whole batches (length buckets, packed rows): the
+    epoch, rank and resume point are the stream's; subclasses say how batches are cut."""
+
+    def __init__(self, stream: MixtureStream):
+        self.stream = stream
+        self.skip_batches = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.stream.set_epoch(epoch)
+
+    def set_distributed(self, rank: int, world_size: int) -> None:
+        self.stream.set_distributed(rank, world_size)
+
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
+
+    def resume_at(self, batches: int) -> None:
+        """The next iterator starts after the first `batches` batches (see MixtureStream)."""
+        self.skip_batches = int(batches)
+
+
 def batches_already_taken(batches: int, role: int, num_workers: int) -> int:
     """Of the first `batches` batches of an epoch, how many came from the worker in `role`:
     the DataLoader takes one batch from each worker in turn (all yield as many batches)."""
