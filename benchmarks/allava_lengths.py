@@ -10,8 +10,8 @@ counts for the question and the answer, fixed from what is known about it:
   the 2,048-token limit.
 A sample with an image adds 576 tokens (CLIP-L/336 + mlp2x_gelu); the chat template adds
 `TEMPLATE_TOKENS`. The mixtures weigh subsets by their record counts and ALLaVA's repeats
-(the text twice in pretraining). These are assumptions, stated here so that a run on the real
-data can replace them: `--lengths-from` in the benchmarks that use this module.
+(the text twice in pretraining). These are assumptions, stated here so that measured lengths
+can replace them: `sample_lengths(..., lengths_from=...)` draws from a JSON list of them.
 """
 from __future__ import annotations
 

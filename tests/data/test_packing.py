@@ -182,3 +182,36 @@ def test_a_sample_cut_at_max_length_is_counted(tiny_train_config):
     assert len(samples[1].input_ids) == 40
     assert collate(samples, 0)["truncated"] == 1
     assert collate_packed([samples], 0, row_length=128)["truncated"] == 1
+
+
+def test_packed_batches_decode_images_late_and_count_the_broken_ones(tiny_train_config):
+    """The packing buffer holds encoded images; a batch's pixels are made when it is cut, and
+    an image that does not decode drops its sample from the row, counted."""
+    from allava.data.samples import SampleProcessor
+    from allava.models.build import build_vlm
+
+    bundle = build_vlm(tiny_train_config().model)
+    deferred = SampleProcessor(bundle.processor, defer_images=True)
+    raws = [{"__key__": str(i), "png": b"not an image" if i == 1 else _png(),
+             "json": json.dumps({"conversations": [
+                 {"from": "human", "value": "<image>\nWhat is it?"},
+                 {"from": "gpt", "value": "A square."}]}).encode()} for i in range(3)]
+    samples = list(deferred(raws))
+    assert len(samples) == 3  # not decoded yet, so not yet known to be broken
+    assert all(s.pixel_values is None and s.image_bytes for s in samples)
+    kept = deferred.attach_pixels(samples)
+    assert len(kept) == 2 and all(s.pixel_values is not None and s.image_bytes is None
+                                  for s in kept)
+    assert kept[1].rejected == Counter({"image_decode_error": 1})
+    eager = list(SampleProcessor(bundle.processor)(raws))
+    assert len(eager) == 2 and torch.equal(eager[0].pixel_values, kept[0].pixel_values)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()

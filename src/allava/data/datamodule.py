@@ -105,9 +105,11 @@ class StageDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         samples = SampleProcessor(self.bundle.processor)
+        # Packed rows are cut from a buffer of thousands of samples: their pixels wait.
+        train_samples = SampleProcessor(self.bundle.processor, defer_images=self.packing)
         rank = self.trainer.global_rank if self.trainer else 0
         world = self.trainer.world_size if self.trainer else 1
-        self._train = MixtureStream(self.mixture, samples, seed=self.seed,
+        self._train = MixtureStream(self.mixture, train_samples, seed=self.seed,
                                     shuffle_buffer=self.shuffle_buffer,
                                     samples_per_epoch=self.samples_per_epoch)
         self._train.loader_workers, self._train.loader_batch_size = self.num_workers, self.batch_size

@@ -19,6 +19,12 @@ from allava.models.processor import VLMProcessor
 
 def decode_sample(raw: dict[str, Any]) -> tuple[dict, Image.Image | None]:
     """A tar sample (`json` + optional image member) -> (record, image or None)."""
+    record, image_bytes = read_sample(raw)
+    return record, decode_image(image_bytes) if image_bytes is not None else None
+
+
+def read_sample(raw: dict[str, Any]) -> tuple[dict, bytes | None]:
+    """A tar sample -> (record, its image's encoded bytes or None), the image not decoded."""
     if UNREADABLE_SHARD in raw:  # the rest of a shard that could not be read
         raise BadSample("unreadable_shard", f"{raw.get('__url__')}: {raw[UNREADABLE_SHARD]}")
     if "json" not in raw:
@@ -28,10 +34,9 @@ def decode_sample(raw: dict[str, Any]) -> tuple[dict, Image.Image | None]:
     except (ValueError, UnicodeDecodeError) as error:
         raise BadSample("bad_json", str(error)[:120]) from error
     image_key = next((ext for ext in READABLE_IMAGE_EXTENSIONS if ext in raw), None)
-    image = decode_image(raw[image_key]) if image_key else None
-    if image is None and record.get("image"):
+    if image_key is None and record.get("image"):
         raise BadSample("missing_image", str(record.get("id")))
-    return record, image
+    return record, raw[image_key] if image_key else None
 
 
 @dataclass
@@ -41,6 +46,8 @@ class TrainingSample:
     pixel_values: torch.Tensor | None
     rejected: Counter = field(default_factory=Counter)  # rejects seen just before this one
     truncated: bool = False  # cut at the processor's max_length
+    # The encoded image, when its pixels are made later (`SampleProcessor(defer_images=True)`).
+    image_bytes: bytes | None = None
 
 
 class SampleProcessor:
@@ -48,20 +55,27 @@ class SampleProcessor:
 
     The counts ride along on the next good sample, which is how they get out of DataLoader
     worker processes into the training loop's logs.
+
+    `defer_images`: samples keep their encoded image (`image_bytes`) and get their pixels from
+    `attach_pixels` later: a packing buffer of thousands of samples then holds JPEG bytes, not
+    1.35 MB of float pixels each.
     """
 
-    def __init__(self, processor: VLMProcessor):
+    def __init__(self, processor: VLMProcessor, defer_images: bool = False):
         if processor.image_transform is None:
             raise ValueError("the processor has no image_transform (give it the tower's)")
         self.processor = processor
+        self.defer_images = defer_images
 
     def __call__(self, raws):
         pending: Counter = Counter()
         for raw in raws:
             try:
-                record, image = decode_sample(raw)
-                tokens = self.processor.encode_conversation(record["conversations"],
-                                                            num_images=int(image is not None))
+                record, image_bytes = read_sample(raw)
+                image = (decode_image(image_bytes)
+                         if image_bytes is not None and not self.defer_images else None)
+                tokens = self.processor.encode_conversation(
+                    record["conversations"], num_images=int(image_bytes is not None))
                 pixels = self.processor.image_transform(image) if image is not None else None
             except (BadSample, MalformedConversation) as error:
                 pending[error.reason] += 1
@@ -69,8 +83,33 @@ class SampleProcessor:
             except KeyError as error:
                 pending[f"missing_field_{error.args[0]}"] += 1
                 continue
-            yield TrainingSample(tokens.input_ids, tokens.labels, pixels, pending, tokens.truncated)
+            yield TrainingSample(tokens.input_ids, tokens.labels, pixels, pending,
+                                 tokens.truncated,
+                                 image_bytes if self.defer_images else None)
             pending = Counter()
+
+    def pixels(self, image_bytes: bytes) -> torch.Tensor:
+        return self.processor.image_transform(decode_image(image_bytes))
+
+    def attach_pixels(self, samples: list[TrainingSample]) -> list[TrainingSample]:
+        """The samples whose deferred image decodes, with their pixels; a sample whose image
+        does not is left out and counted on the next one kept (or the first, if it was last)."""
+        kept: list[TrainingSample] = []
+        pending: Counter = Counter()
+        for sample in samples:
+            if sample.image_bytes is not None:
+                try:
+                    sample.pixel_values = self.pixels(sample.image_bytes)
+                except BadSample as error:
+                    pending[error.reason] += 1
+                    continue
+                sample.image_bytes = None
+            sample.rejected.update(pending)
+            pending = Counter()
+            kept.append(sample)
+        if pending and kept:
+            kept[0].rejected.update(pending)
+        return kept
 
     def token_length(self, raw: dict[str, Any]) -> int | None:
         """A raw sample's length in tokens as a training sample (cut at max_length), without
