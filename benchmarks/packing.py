@@ -35,18 +35,18 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from allava_lengths import IMAGE_TOKENS, sample_shapes  # noqa: E402
+from allava_lengths import IMAGE_TOKENS, MAX_LENGTH, sample_shapes  # noqa: E402
+from synthetic_batches import PACK_BUFFER, batched, synthetic_samples  # noqa: E402
 
 from allava.data.length_batching import length_bucketed, padding_fraction  # noqa: E402
-from allava.data.packing import collate_packed, pack_rows, padding_fraction_of_rows  # noqa: E402
-from allava.data.samples import TrainingSample, collate, tokens_in  # noqa: E402
+from allava.data.packing import pack_rows, padding_fraction_of_rows  # noqa: E402
+from allava.data.samples import TrainingSample, tokens_in  # noqa: E402
 from allava.models.connectors import MLPConnector  # noqa: E402
 from allava.models.vision_tower import TimmVisionTower  # noqa: E402
 from allava.models.vlm import VisionLanguageModel  # noqa: E402
 
 VOCAB, PAD = 8000, 0
 IMAGE_ID = VOCAB - 1
-PACK_BUFFER = 2048
 
 
 def small_model(attn: str) -> VisionLanguageModel:
@@ -64,38 +64,14 @@ def small_model(attn: str) -> VisionLanguageModel:
     return model
 
 
-def training_samples(stage: str, count: int, seed: int) -> list[TrainingSample]:
-    """Random token ids of the modelled lengths: prompt (with the image), then the answer."""
-    rng = random.Random(seed)
-    generator = torch.Generator().manual_seed(seed)
-    samples = []
-    for shape in sample_shapes(stage, count, seed):
-        text = shape.tokens - (IMAGE_TOKENS if shape.image else 0)  # what the cut left
-        answer = max(1, min(shape.answer_tokens, text - 1))
-        prompt = [rng.randrange(1, IMAGE_ID) for _ in range(text - answer)]
-        if shape.image:
-            prompt[1:1] = [IMAGE_ID] * IMAGE_TOKENS
-        ids = prompt + [rng.randrange(1, IMAGE_ID) for _ in range(answer)]
-        labels = [-100] * len(prompt) + ids[len(prompt):]
-        pixels = torch.randn(3, 336, 336, generator=generator) if shape.image else None
-        samples.append(TrainingSample(ids, labels, pixels))
-    return samples
-
-
 def arrangements(samples: list[TrainingSample], batch: int) -> dict[str, list[dict]]:
     """The same samples as collated batches, four ways."""
-    length = lambda s: len(s.input_ids)  # noqa: E731
-    rng = random.Random(0)
-    random_batches = [samples[i:i + batch] for i in range(0, len(samples), batch)]
-    bucketed = list(length_bucketed(iter(samples), batch, 32, rng, length=length))
-    out = {"random batches": [collate(b, PAD) for b in random_batches],
-           "length-aware batches": [collate(b, PAD) for b in bucketed]}
+    rng = random.Random(0)  # one generator through all four, in this order
+    out = {"random batches": batched(samples, "random", batch, 0, rng, PAD),
+           "length-aware batches": batched(samples, "length-aware", batch, 0, rng, PAD)}
     for row_length in (2048, 4096):
-        rows = list(pack_rows(iter(samples), row_length, PACK_BUFFER, rng, length=length))
-        per_batch = max(1, round(batch * len(rows) / len(samples)))
-        out[f"packed rows of {row_length}"] = [
-            collate_packed(rows[i:i + per_batch], PAD, row_length)
-            for i in range(0, len(rows), per_batch)]
+        out[f"packed rows of {row_length}"] = batched(samples, "packed", batch, row_length, rng,
+                                                      PAD)
     return out
 
 
@@ -144,7 +120,8 @@ def main() -> None:
               f"{100 * padding['finetune'][name]:.1f} % |")
     padding = padding[args.stage]
     model = small_model("sdpa").train()
-    samples = training_samples(args.stage, args.samples, seed=2)
+    samples = synthetic_samples(args.stage, args.samples, IMAGE_ID, IMAGE_TOKENS, 336, VOCAB,
+                                MAX_LENGTH, seed=2)
     arranged = arrangements(samples, args.batch)
     tokens = {name: sum(tokens_in(b) for b in batches) for name, batches in arranged.items()}
     assert len(set(tokens.values())) == 1, tokens  # the same samples every way

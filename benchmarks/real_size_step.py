@@ -49,10 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import allava  # noqa: E402,F401  (config resolvers)
-from allava_lengths import sample_shapes  # noqa: E402
-from allava.data.length_batching import length_bucketed  # noqa: E402
-from allava.data.packing import collate_packed, pack_rows  # noqa: E402
-from allava.data.samples import TrainingSample, collate, tokens_in  # noqa: E402
+from synthetic_batches import PACK_BUFFER, batched, synthetic_samples  # noqa: E402
+from allava.data.samples import tokens_in  # noqa: E402
 from allava.models.build import VLMBundle  # noqa: E402
 from allava.models.vlm import VisionLanguageModel  # noqa: E402
 from allava.training.acceleration import enable_gradient_checkpointing  # noqa: E402
@@ -77,28 +75,6 @@ SUITE = [
 ]
 
 
-def synthetic_samples(stage: str, count: int, image_token_id: int, image_tokens: int,
-                      image_side: int, vocab_size: int, max_length: int, seed: int = 0
-                      ) -> list[TrainingSample]:
-    """Samples of the modelled lengths: a prompt holding the image, then a supervised answer.
-    The images share one random tensor (collation copies it): thousands of 336 px images
-    would take gigabytes."""
-    rng = random.Random(seed)
-    pixels = torch.randn(3, image_side, image_side, generator=torch.Generator().manual_seed(seed))
-    samples = []
-    for shape in sample_shapes(stage, count, seed):
-        image = image_tokens if shape.image else 0
-        # The modelled text (576 is the model of the lengths' image), cut to fit max_length.
-        text = min(shape.tokens - (576 if shape.image else 0), max_length - image)
-        answer = max(1, min(shape.answer_tokens, text - 1))
-        prompt = [rng.randrange(1, vocab_size - 1) for _ in range(text - answer)]
-        prompt[1:1] = [image_token_id] * image
-        ids = prompt + [rng.randrange(1, vocab_size - 1) for _ in range(answer)]
-        labels = [-100] * len(prompt) + ids[len(prompt):]
-        samples.append(TrainingSample(ids, labels, pixels if shape.image else None))
-    return samples
-
-
 def full_batches(batch_size: int, seq_len: int, model: VisionLanguageModel, count: int):
     """Every sequence exactly `seq_len` long with one image: the old upper bound."""
     generator = torch.Generator().manual_seed(0)
@@ -117,24 +93,11 @@ def make_batches(batching: str, model: VisionLanguageModel, stage: str, batch_si
                  steps: int, seq_len: int, row_length: int, max_length: int) -> list[dict]:
     if batching == "full":
         return list(full_batches(batch_size, seq_len, model, steps))
-    count = batch_size * steps + 2048  # enough for every step, and a full packing buffer
+    count = batch_size * steps + PACK_BUFFER  # enough for every step, and a full buffer
     samples = synthetic_samples(stage, count, model.image_token_id, model.num_image_tokens,
                                 model.vision.image_size,
                                 model.llm.get_input_embeddings().num_embeddings, max_length)
-    rng = random.Random(0)
-    length = lambda s: len(s.input_ids)  # noqa: E731
-    if batching == "packed":
-        rows = list(pack_rows(iter(samples), row_length, 2048, rng, length=length))
-        per_batch = max(1, round(batch_size * len(rows) / len(samples)))
-        return [collate_packed(rows[i:i + per_batch], PAD, row_length)
-                for i in range(0, per_batch * steps, per_batch)]
-    if batching == "length-aware":
-        groups = list(length_bucketed(iter(samples), batch_size, 32, rng, length=length))
-    elif batching == "random":
-        groups = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
-    else:
-        raise SystemExit(f"unknown --batching {batching!r}")
-    return [collate(group, PAD) for group in groups[:steps]]
+    return batched(samples, batching, batch_size, row_length, random.Random(0), PAD, steps)
 
 
 class Cycle(IterableDataset):

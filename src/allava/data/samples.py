@@ -115,11 +115,10 @@ class SampleProcessor:
         """A raw sample's length in tokens as a training sample (cut at max_length), without
         decoding its image; None for a sample the processor would reject."""
         try:
-            record = json.loads(raw["json"])
-            has_image = any(ext in raw for ext in READABLE_IMAGE_EXTENSIONS)
-            return len(self.processor.encode_conversation(record["conversations"],
-                                                          num_images=int(has_image)).input_ids)
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError, MalformedConversation):
+            record, image_bytes = read_sample(raw)
+            return len(self.processor.encode_conversation(
+                record["conversations"], num_images=int(image_bytes is not None)).input_ids)
+        except (BadSample, MalformedConversation, KeyError, TypeError):
             return None
 
 

@@ -16,6 +16,16 @@ import torch.nn.functional as F
 REDUCTIONS = ("token", "sample")
 
 
+def sample_index(tokens: torch.Tensor, documents: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, int]:
+    """Each token's sample (`[B, T]`) and the number of samples: a token's row, or, in a
+    packed batch, its document (`documents`, -1 on padding, which goes to sample 0)."""
+    if documents is None:
+        rows = torch.arange(tokens.shape[0], device=tokens.device)
+        return rows[:, None].expand(tokens.shape[0], tokens.shape[1]), tokens.shape[0]
+    return documents.clamp(min=0), int(documents.max()) + 1
+
+
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "token",
                    documents: torch.Tensor | None = None) -> torch.Tensor:
     """Loss from full `[B, T, V]` logits; `labels` `[B, T]` with -100 where unsupervised."""
@@ -40,12 +50,8 @@ def next_token_loss(outputs: torch.Tensor, labels: torch.Tensor, reduction: str 
     per_token = F.cross_entropy(logits.float(), targets[supervised], reduction="none")
     if reduction == "token":
         return per_token.sum() / supervised.sum().clamp(min=1)
-    if documents is None:
-        samples = supervised.nonzero()[:, 0]
-        num_samples = supervised.shape[0]
-    else:
-        samples = documents[:, 1:][supervised]
-        num_samples = int(documents.max()) + 1
+    index, num_samples = sample_index(labels, documents)
+    samples = index[:, 1:][supervised]
     sums = per_token.new_zeros(num_samples).index_add(0, samples, per_token)
     counts = per_token.new_zeros(num_samples).index_add(0, samples, torch.ones_like(per_token))
     return (sums / counts.clamp(min=1))[counts > 0].mean()

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from allava.models.loss import sample_index
+
 OBJECTIVES = ("next_token", "caption_words")
 
 
@@ -35,14 +37,10 @@ class CaptionWordsHead(nn.Module):
 
 
 def caption_word_targets(labels: torch.Tensor, vocab_size: int,
-                         samples: torch.Tensor | None = None, num_samples: int | None = None
-                         ) -> torch.Tensor:
+                         documents: torch.Tensor | None = None) -> torch.Tensor:
     """`[B, T]` labels (-100 where unsupervised) -> `[S, V]` multi-hot of each sample's
-    supervised tokens. A sample is a row, or with `samples` (`[B, T]`, each token's sample
-    index, as packed batches carry) one of `num_samples` documents."""
-    if samples is None:
-        samples = torch.arange(labels.shape[0], device=labels.device)[:, None].expand_as(labels)
-        num_samples = labels.shape[0]
+    supervised tokens; a sample is a row, or a packed batch's document (`documents`)."""
+    samples, num_samples = sample_index(labels, documents)
     targets = torch.zeros(num_samples, vocab_size, device=labels.device)
     supervised = labels != -100
     targets[samples[supervised], labels[supervised]] = 1.0
@@ -60,18 +58,13 @@ def caption_words_loss(vision: nn.Module, head: CaptionWordsHead, batch: dict,
     if pixel_values is None or pixel_values.shape[0] == 0:
         return None
     input_ids, documents = batch["input_ids"], batch.get("documents")
-    if documents is None:
-        samples, num_samples = None, input_ids.shape[0]
-        per_sample = (input_ids == image_token_id).sum(1)
-    else:
-        samples, num_samples = documents.clamp(min=0), int(documents.max()) + 1
-        placeholders = input_ids == image_token_id
-        per_sample = torch.zeros(num_samples, dtype=torch.long, device=input_ids.device
-                                 ).index_add(0, samples[placeholders],
-                                             torch.ones_like(samples[placeholders]))
+    samples, num_samples = sample_index(input_ids, documents)
+    image_samples = samples[input_ids == image_token_id]
+    per_sample = torch.zeros(num_samples, dtype=torch.long, device=input_ids.device
+                             ).index_add(0, image_samples, torch.ones_like(image_samples))
     if bool((per_sample > tokens_per_image).any()):
         raise ValueError("the caption_words objective needs at most one image per sample; "
                          "give this stage single-image records (e.g. Caption records)")
-    targets = caption_word_targets(batch["labels"], head.vocab_size, samples, num_samples)
+    targets = caption_word_targets(batch["labels"], head.vocab_size, documents)
     logits = head(vision(pixel_values))
     return F.binary_cross_entropy_with_logits(logits, targets[per_sample > 0])
